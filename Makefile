@@ -1,0 +1,92 @@
+# 人社小助手 — `make run` starts the bot, `make test` tests it. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.SHELLFLAGS := -eu -o pipefail -c
+
+# --- Python 3.10 from the machine (pyenv or PATH), never a hard-coded path -------------------
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)
+PYTHON310 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.10*/bin/python3.10) $(shell command -v python3.10 2>/dev/null))
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+# why: a content hash, not timestamps: a fresh clone has new mtimes but needs no reinstall.
+DEPS_HASH := $(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-12)
+DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
+
+# --- the model is named after the content hash of what it is trained from -----------------------
+MODEL_HASH = $(shell find data config.yml domain.yml -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+MODEL = models/rs-$(MODEL_HASH).tar.gz
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONHASHSEED := 0
+export ACTION_SERVER_URL ?= http://localhost:5055/webhook
+export TRACKER_DB ?= var/tracker.db
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+-include mk/*.mk
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(PY):
+	@if [ -z "$(PYTHON310)" ]; then \
+	  echo "error: Python 3.10 not found. Rasa 3.6 needs 3.10: install it with 'pyenv install 3.10' (or put python3.10 on PATH)." >&2; \
+	  exit 1; fi
+	$(PYTHON310) -m venv $(VENV)
+
+$(DEPS_STAMP): | $(PY)
+	@echo "installing dependencies (pinned by constraints.txt) ..."
+	$(PY) -m pip install -q wheel 2>&1 | grep -v "is neither a file nor a directory" || true
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]" 2>&1 | grep -v "is neither a file nor a directory" || true
+	$(PY) -c "import rasa, rasa_sdk, jieba, spacy, sqlalchemy, wechatpy, rank_bm25; assert rasa.__version__ == '3.6.21', rasa.__version__"
+	rm -f $(VENV)/.deps-* && touch $@
+
+.PHONY: install
+install: $(DEPS_STAMP) ## create .venv and install pinned dependencies (no-op when nothing changed)
+
+.PHONY: lock
+lock: | $(PY) ## re-resolve dependencies and rewrite constraints.txt
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip freeze --exclude-editable | grep -v "^-e" > constraints.txt
+	@echo "constraints.txt updated; commit it."
+
+.PHONY: kb
+kb: install ## build the knowledge base (idempotent; python -m knowledge build)
+	@mkdir -p var
+	$(PY) -m knowledge build
+
+.PHONY: userdict
+userdict: install ## regenerate the jieba user dictionary from knowledge-base aliases
+	$(PY) -m knowledge userdict
+
+.PHONY: train
+train: install ## train a model if config.yml, domain.yml or data/ changed
+	@if [ -f $(MODEL) ]; then echo "model up to date: $(MODEL)"; else \
+	  echo "training $(MODEL) ..."; start=$$(date +%s); \
+	  $(RASA) train --config config.yml --domain domain.yml --data data --out models \
+	    --fixed-model-name rs-$(MODEL_HASH) --quiet; \
+	  echo "trained in $$(( $$(date +%s) - start ))s"; fi
+
+.PHONY: validate
+validate: install ## rasa data validate (domain, NLU, rules, stories)
+	$(RASA) data validate --config config.yml --domain domain.yml --data data --quiet
+
+.PHONY: run
+run: kb train ## install if needed, build the knowledge base, train if stale, start everything
+	@mkdir -p var
+	$(PY) -m bot.launcher --model $(MODEL)
+
+.PHONY: test
+test: kb train validate ## run the whole test suite (installs, builds and trains if needed)
+	$(PY) -m ruff check bot actions knowledge tests
+	BOT_MODEL=$(MODEL) $(PY) -m pytest -q
+
+.PHONY: shell
+shell: install ## talk to the bot in the terminal (rasa shell, embedded defaults)
+	$(RASA) shell --model $(MODEL) --endpoints endpoints.yml
+
+.PHONY: clean
+clean: ## remove models, databases and caches (keeps .venv)
+	rm -rf models var .rasa .pytest_cache .ruff_cache

@@ -1,0 +1,82 @@
+"""Knowledge answers: a topic question, a follow-up, a numbered option."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import KnowledgeAction
+from actions.composer import compose_topic_answer, parse_option
+
+logger = logging.getLogger(__name__)
+
+
+class ActionAnswerTopic(KnowledgeAction):
+    """Answers a topic intent from its topic card (intent -> card via ``TopicCard.intents``)."""
+
+    def name(self) -> Text:
+        return "action_answer_topic"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        card = await self.in_thread(self.service.topic_for_intent, intent)
+        if card is None:
+            logger.warning("no topic card for intent %s", intent)
+            dispatcher.utter_message(response="utter_default")
+            return []
+        question = self.question(tracker)
+        answer = await self.in_thread(
+            compose_topic_answer, self.service, self.templates(tracker, domain), card.id, question
+        )
+        self.send(dispatcher, answer)
+        return [SlotSet("topic", card.id), SlotSet("last_options", None)]
+
+
+class ActionFollowup(KnowledgeAction):
+    """"那上海呢？" / "2024年呢？" / "目标是多少？": the last topic again with one thing changed."""
+
+    def name(self) -> Text:
+        return "action_followup"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        topic_id = tracker.get_slot("topic")
+        if not topic_id:
+            dispatcher.utter_message(response="utter_capabilities")
+            return []
+        question = self.question(tracker, follow_up=True)
+        answer = await self.in_thread(
+            compose_topic_answer, self.service, self.templates(tracker, domain), topic_id, question
+        )
+        self.send(dispatcher, answer)
+        return []
+
+
+class ActionSelectOption(KnowledgeAction):
+    """A digit chooses one of the numbered options the bot offered last (slot ``last_options``)."""
+
+    def name(self) -> Text:
+        return "action_select_option"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        options = tracker.get_slot("last_options") or []
+        choice = parse_option(tracker.latest_message.get("text") or "")
+        if not options or choice is None or not 1 <= choice <= len(options):
+            dispatcher.utter_message(response="utter_option_unknown")
+            return []
+        option = options[choice - 1]
+        question = self.question(tracker)
+        answer = await self.in_thread(
+            compose_topic_answer, self.service, self.templates(tracker, domain), option["value"], question
+        )
+        self.send(dispatcher, answer)
+        return [SlotSet("topic", option["value"]), SlotSet("last_options", None)]

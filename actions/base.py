@@ -1,0 +1,86 @@
+"""Shared base for actions that answer from the knowledge base."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.composer import Answer, Question, Templates
+from knowledge.service import KnowledgeService
+
+logger = logging.getLogger(__name__)
+
+_shared_service: Optional[KnowledgeService] = None
+
+
+def default_service() -> KnowledgeService:
+    """The process-wide knowledge service, built on first use from settings."""
+    global _shared_service
+    if _shared_service is None:
+        _shared_service = KnowledgeService.from_settings()
+    return _shared_service
+
+
+class KnowledgeAction(Action, abc.ABC):
+    """Base for actions that ask the knowledge service.
+
+    Needs from the domain: the ``utter_kb_answer`` response and the ``utter_part_*`` pieces,
+    the slots ``region``, ``period``, ``topic`` and ``last_options``.
+    """
+
+    def __init__(self, service: Optional[KnowledgeService] = None) -> None:
+        self._service = service
+
+    @property
+    def service(self) -> KnowledgeService:
+        if self._service is None:
+            self._service = default_service()
+        return self._service
+
+    @abc.abstractmethod
+    def name(self) -> Text:
+        """The action's name in the domain."""
+
+    @staticmethod
+    def channel(tracker: Tracker) -> Optional[str]:
+        return tracker.get_latest_input_channel()
+
+    def templates(self, tracker: Tracker, domain: Dict[Text, Any]) -> Templates:
+        return Templates.from_domain(domain, self.channel(tracker))
+
+    @staticmethod
+    def question(tracker: Tracker, *, follow_up: bool = False) -> Question:
+        """What the resident asked, from the latest message and (for follow-ups) the slots."""
+        message = tracker.latest_message or {}
+        entities = {e.get("entity"): e.get("value") for e in message.get("entities", []) if e.get("value")}
+        hygiene = (message.get("metadata") or {}).get("hygiene") or {}
+        text = message.get("text") or ""
+        has_pii = bool(hygiene.get("pii")) or any(m in text for m in ("[身份证号]", "[手机号]", "[银行卡号]"))
+        period = entities.get("period")
+        if period is None and follow_up:
+            period = tracker.get_slot("period")
+        carried = tracker.get_slot("region") if not entities.get("region") else None
+        return Question(
+            text=text,
+            region=entities.get("region"),
+            carried_region=carried,
+            period=period,
+            has_pii=has_pii,
+        )
+
+    @staticmethod
+    def send(dispatcher: CollectingDispatcher, answer: Answer, buttons: Optional[List[dict]] = None) -> None:
+        kwargs: Dict[str, Any] = {"response": "utter_kb_answer", "answer": answer.text}
+        if buttons:
+            kwargs["buttons"] = buttons
+        dispatcher.utter_message(**kwargs)
+
+    @staticmethod
+    async def in_thread(func, *args, **kwargs):
+        # why: database work is synchronous; never block the action server's event loop.
+        return await asyncio.to_thread(func, *args, **kwargs)

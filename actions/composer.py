@@ -1,0 +1,304 @@
+"""Builds knowledge answers from the knowledge service and the domain's response pieces.
+
+Pure functions, no rasa_sdk: the actions feed in what they read from the tracker and send
+what comes out. All wording lives in ``domain.yml`` (``utter_part_*``); all facts come from
+``knowledge.service``. Nothing here may produce a number that the knowledge base does not hold.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from knowledge.service import Fact, KnowledgeService, Source, TopicCard
+
+SUPPORTED_REGIONS = ("深圳", "上海", "全国")
+DEFAULT_REGION = "深圳"
+MAX_FACT_LINES = 4
+GAP_KINDS = {"howto", "amount", "eligibility", "address", "hotline", "time"}
+
+TARGET_PERIODS = ("target_2025", "total_2021_2025", "annual_target")
+RESULT_PERIODS = ("result_2024", "result_13th", "base_2020")
+
+# Period entity values (see docs/design.md) -> the fact periods that answer them.
+PERIOD_CODES: Mapping[str, tuple[str, ...]] = {
+    "13th": ("result_13th", "base_2020"),
+    "14th": TARGET_PERIODS,
+    "2020": ("base_2020", "result_13th"),
+    "2024": ("result_2024",),
+    "2025": ("target_2025", "total_2021_2025"),
+}
+PERIOD_WORDS: Mapping[str, str] = {
+    "13th": "“十三五”",
+    "14th": "“十四五”",
+    "2020": "2020年",
+    "2024": "2024年",
+    "2025": "2025年",
+}
+# why: follow-ups like "目标是多少" or "实际完成了多少" carry the period in plain words, not entities.
+_TARGET_CUE = re.compile(r"目标|规划要|计划|要达到|到2025|十四五|十四五期末")
+_RESULT_CUE = re.compile(r"实际|完成|实绩|实现了|做到了|已经|现在|目前|現在|而家|幾多個")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_OPTION_WORDS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5}
+_CIRCLED = {"①": 1, "②": 2, "③": 3, "④": 4, "⑤": 5}
+
+
+class Templates:
+    """The ``utter_part_*`` pieces of the domain, filled with ``str.format``."""
+
+    def __init__(self, responses: Mapping[str, Any], channel: Optional[str] = None) -> None:
+        self._responses = responses
+        self._channel = channel
+
+    @classmethod
+    def from_domain(cls, domain: Mapping[str, Any], channel: Optional[str] = None) -> "Templates":
+        return cls(domain.get("responses", {}), channel)
+
+    def text(self, name: str, **values: Any) -> str:
+        variants = self._responses.get(name) or []
+        chosen = None
+        for variant in variants:
+            if variant.get("channel") == self._channel and self._channel:
+                chosen = variant
+                break
+            if chosen is None and not variant.get("channel"):
+                chosen = variant
+        if chosen is None:
+            raise KeyError(f"domain has no response {name}")
+        return str(chosen["text"]).format(**values)
+
+
+@dataclass(frozen=True)
+class Question:
+    """What the action knows about the resident's question."""
+
+    text: str = ""
+    region: Optional[str] = None  # region named in this message (entity), canonical or other city
+    carried_region: Optional[str] = None  # region slot from earlier turns
+    period: Optional[str] = None  # period entity of this message (or carried, for follow-ups)
+    has_pii: bool = False
+    today: _dt.date = field(default_factory=_dt.date.today)
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    topic_id: Optional[str] = None
+    facts: tuple[Fact, ...] = ()
+    options: tuple[dict, ...] = ()
+
+
+def wanted_periods(question: Question) -> tuple[Optional[tuple[str, ...]], Optional[str]]:
+    """Return (fact periods to show, label of a period the sources cannot have)."""
+    period = question.period
+    if period == "last_year":
+        year = str(question.today.year - 1)
+        if year in PERIOD_CODES:
+            period = year
+        else:
+            return None, f"{year}年"
+    if period in PERIOD_CODES:
+        return PERIOD_CODES[period], None
+    if period and period.isdigit():
+        return None, f"{period}年"
+    if _TARGET_CUE.search(question.text):
+        return TARGET_PERIODS, None
+    if _RESULT_CUE.search(question.text):
+        return RESULT_PERIODS, None
+    return None, None
+
+
+def parse_option(text: str) -> Optional[int]:
+    """A resident's choice of a numbered option ("2", "第二个", "②", "选2"), 1-based."""
+    text = (text or "").strip()
+    for char, number in _CIRCLED.items():
+        if char in text:
+            return number
+    digits = re.findall(r"\d+", text)
+    if len(digits) == 1 and len(text) <= 8:
+        return int(digits[0])
+    match = re.search(r"第([一二两兩三四五])", text)
+    if match:
+        return _OPTION_WORDS[match.group(1)]
+    return None
+
+
+def _citation(sources: Iterable[Source]) -> str:
+    seen: list[str] = []
+    for source in sources:
+        label = f"《{source.title}》，{source.date_label}" if source.date_label else f"《{source.title}》"
+        if label not in seen:
+            seen.append(label)
+    return "；".join(seen)
+
+
+def _join(items: Sequence[str]) -> str:
+    return "、".join(items)
+
+
+def _select_facts(facts: Sequence[Fact], periods: Optional[tuple[str, ...]]) -> list[Fact]:
+    """Current facts for the wanted periods, in card order, one per (metric, period)."""
+    chosen: list[Fact] = []
+    seen: set[tuple[str, str]] = set()
+    for fact in facts:
+        if fact.status != "current" or fact.period == "info":
+            continue
+        if periods is not None and fact.period not in periods:
+            continue
+        key = (fact.metric, fact.period)
+        if key in seen:
+            continue
+        seen.add(key)
+        chosen.append(fact)
+    if periods is not None:
+        # why: when a period is asked for, show it in the order asked (e.g. 2024 before 十三五).
+        chosen.sort(key=lambda f: periods.index(f.period))
+    return chosen[:MAX_FACT_LINES]
+
+
+def _premise_correction(
+    svc: KnowledgeService, card: TopicCard, question: Question, shown: Sequence[Fact], templates: Templates
+) -> Optional[str]:
+    """Correct a figure in the question that belongs to another region or period."""
+    asked = [n for n in _NUMBER.findall(question.text) if len(n) >= 2 or "." in n]
+    if not asked:
+        return None
+    shown_values = {f.value for f in shown}
+    for number in asked:
+        if number in shown_values:
+            continue
+        for fact in svc.facts_for_topic(card.id):
+            if fact.value != number or fact.status != "current":
+                continue
+            same_metric = [f for f in shown if f.metric == fact.metric or _metric_key(f) == _metric_key(fact)]
+            if not same_metric:
+                continue
+            right = same_metric[0]
+            correction = (
+                f"{fact.display}是{fact.region}的{fact.metric}（{fact.period_label}），"
+                f"{right.region}是{right.display}（{right.period_label}）。"
+            )
+            return templates.text("utter_part_premise", correction=correction)
+    return None
+
+
+def _metric_key(fact: Fact) -> str:
+    return getattr(fact, "metric_key", "") or fact.metric
+
+
+def compose_topic_answer(
+    svc: KnowledgeService, templates: Templates, topic_id: str, question: Question
+) -> Answer:
+    """The answer to a question about one topic card (see docs/design.md, reply conventions)."""
+    card = svc.topic(topic_id)
+    if card is None:
+        return Answer(templates.text("utter_part_search_intro"), None)
+    lines: list[str] = []
+    sources: list[Source] = []
+    if question.has_pii:
+        lines.append(templates.text("utter_part_pii"))
+
+    region = question.region
+    if region and region not in SUPPORTED_REGIONS:
+        lines.append(templates.text("utter_part_region_not_covered", city=region))
+        others = _regions_with_facts(svc, card)
+        if others:
+            lines.append(
+                templates.text("utter_part_others_available", regions=_join(others), example=others[0])
+            )
+        return Answer("\n".join(lines), card.id)
+
+    region_note = None
+    if region is None and question.carried_region in SUPPORTED_REGIONS:
+        region = question.carried_region
+        region_note = templates.text("utter_part_carried_region", region=region)
+    elif region is None:
+        region = DEFAULT_REGION
+        others = [r for r in _regions_with_facts(svc, card) if r != region]
+        hint = (
+            templates.text("utter_part_others_available", regions=_join(others), example=others[0])
+            if others
+            else ""
+        )
+        region_note = templates.text("utter_part_default_region", region=region, others=hint)
+
+    periods, missing_period = wanted_periods(question)
+    region_facts = svc.facts_for_topic(card.id, region=region)
+    shown = _select_facts(region_facts, periods)
+    if periods is not None and not shown:
+        missing_period = missing_period or PERIOD_WORDS.get(question.period or "", "这一时期")
+    if missing_period:
+        shown = _select_facts(region_facts, None)
+
+    kind = svc.question_kind(question.text)
+    lines.append(card.name + (region_note or ""))
+    if missing_period:
+        lines.append(templates.text("utter_part_period_missing", period=missing_period))
+
+    correction = _premise_correction(svc, card, question, shown, templates)
+    if correction:
+        lines.append(correction)
+
+    for fact in shown:
+        lines.append(
+            templates.text(
+                "utter_part_fact", metric=fact.metric, display=fact.display, period_label=fact.period_label
+            )
+        )
+        sources.append(fact.source)
+        for other in svc.conflicts_for(fact.id):
+            if other.status != "current" and other.note:
+                lines.append(templates.text("utter_part_fact_note", note=other.note))
+                sources.append(other.source)
+                break
+
+    summary = _summaries_for(card, region, svc)
+    if not shown:
+        if summary:
+            lines.extend(text for text, _ in summary[:2])
+            sources.extend(src for _, src in summary[:2])
+        else:
+            lines.append(templates.text("utter_part_no_region_facts", region=region, topic=card.name))
+    elif summary and kind not in GAP_KINDS:
+        lines.append(summary[0][0])
+        sources.append(summary[0][1])
+
+    if kind in GAP_KINDS or (not shown and card.gaps):
+        if card.gaps:
+            lines.append(templates.text("utter_part_gap", gaps=_join(card.gaps[:4])))
+        if card.channels:
+            lines.append(templates.text("utter_part_channels", channels=_join([c.name for c in card.channels[:3]])))
+        else:
+            lines.append(templates.text("utter_part_no_channels"))
+
+    if sources:
+        lines.append(templates.text("utter_part_source", citation=_citation(sources)))
+    return Answer("\n".join(lines), card.id, tuple(shown))
+
+
+def _regions_with_facts(svc: KnowledgeService, card: TopicCard) -> list[str]:
+    regions = {f.region for f in svc.facts_for_topic(card.id) if f.status == "current" and f.period != "info"}
+    return [r for r in SUPPORTED_REGIONS if r in regions]
+
+
+def _summaries_for(card: TopicCard, region: str, svc: KnowledgeService) -> list[tuple[str, Source]]:
+    """Summary sentences whose source document is about the region (national ones for 全国)."""
+    matching = []
+    for text, source in card.summary:
+        doc_region = svc.document_region(source.doc_id)
+        if doc_region == region:
+            matching.append((text, source))
+    return matching
+
+
+def compose_search_answer(svc: KnowledgeService, templates: Templates, text: str, min_score: float) -> Optional[Answer]:
+    """Answer from the best-matching passage or fact, or None when nothing is good enough."""
+    hits = svc.search(text, limit=3)
+    if not hits or hits[0].score < min_score:
+        return None
+    best = hits[0]
+    lines = [templates.text("utter_part_search_intro"), best.text]
+    lines.append(templates.text("utter_part_source", citation=_citation([best.source])))
+    return Answer("\n".join(lines), best.topics[0] if best.topics else None)

@@ -1,0 +1,67 @@
+"""Low-confidence messages: ask which topic was meant, else answer from search, else say what we cover."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet, UserUtteranceReverted
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import KnowledgeAction
+from actions.composer import compose_search_answer
+
+logger = logging.getLogger(__name__)
+
+# why: two topic intents within this distance are a real ambiguity worth a question.
+AMBIGUITY_GAP = 0.12
+# why: only ask when the runner-up is itself plausible.
+MIN_OPTION_CONFIDENCE = 0.15
+# why: BM25 scores below this matched only common words in our corpus (measured on the eval set).
+MIN_SEARCH_SCORE = 4.0
+
+
+class ActionClarifyOrSearch(KnowledgeAction):
+    """Runs on ``nlu_fallback``. Needs ``utter_clarify``, ``utter_default`` and slot ``last_options``."""
+
+    def name(self) -> Text:
+        return "action_clarify_or_search"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        ranking = [r for r in tracker.latest_message.get("intent_ranking", []) if r.get("name") != "nlu_fallback"]
+        cards = []
+        for entry in ranking[:3]:
+            card = await self.in_thread(self.service.topic_for_intent, entry.get("name"))
+            if card is not None and entry.get("confidence", 0) >= MIN_OPTION_CONFIDENCE:
+                cards.append((card, entry["confidence"]))
+        if len(cards) >= 2 and cards[0][1] - cards[1][1] <= AMBIGUITY_GAP:
+            options = [{"kind": "topic", "value": card.id, "title": card.name} for card, _ in cards[:3]]
+            buttons = [{"title": o["title"], "payload": str(i)} for i, o in enumerate(options, 1)]
+            dispatcher.utter_message(response="utter_clarify", buttons=buttons)
+            return [SlotSet("last_options", options)]
+
+        text = tracker.latest_message.get("text") or ""
+        answer = await self.in_thread(
+            compose_search_answer, self.service, self.templates(tracker, domain), text, MIN_SEARCH_SCORE
+        )
+        if answer is None:
+            dispatcher.utter_message(response="utter_default")
+            return []
+        self.send(dispatcher, answer)
+        return [SlotSet("topic", answer.topic_id)] if answer.topic_id else []
+
+
+class ActionDefaultFallback(KnowledgeAction):
+    """Core fallback: the next action was unclear. Say what we cover and forget the message."""
+
+    def name(self) -> Text:
+        return "action_default_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        dispatcher.utter_message(response="utter_default")
+        return [UserUtteranceReverted()]

@@ -1,0 +1,1 @@
+"""Code loaded by the Rasa server: input channels, input hygiene, custom components."""

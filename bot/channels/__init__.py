@@ -1,0 +1,1 @@
+"""Input channels registered in credentials.yml by dotted path."""

@@ -1,0 +1,95 @@
+"""Input hygiene shared by every channel.
+
+Contract: ``clean_user_text`` is applied to every resident message before Rasa
+(and therefore the tracker store and the logs) sees it. It
+
+* masks mainland ID-card, mobile-phone and bank-card numbers (``[身份证号]``,
+  ``[手机号]``, ``[银行卡号]``), so they are never echoed or stored unmasked;
+* neutralises a leading ``/`` so that ``/intent{...}`` typed by a user is plain
+  text and cannot steer the bot (Rasa treats ``/`` as an intent trigger);
+* strips control characters and cuts the text to ``MAX_CHARS``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+MAX_CHARS = 500
+
+ID_CARD_MASK = "[身份证号]"
+PHONE_MASK = "[手机号]"
+BANK_CARD_MASK = "[银行卡号]"
+MASKS = (ID_CARD_MASK, PHONE_MASK, BANK_CARD_MASK)
+
+# why: digits may be full-width or separated by spaces/dashes when typed on a phone;
+# we normalise with NFKC first, then match runs that allow single separators.
+_SEP = r"[ \-]?"
+_ID_CARD = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}" + _SEP + r"(?:18|19|20)\d{2}" + _SEP + r"(?:0[1-9]|1[0-2])"
+    r"(?:0[1-9]|[12]\d|3[01])" + _SEP + r"\d{3}[0-9Xx](?![0-9A-Za-z])"
+)
+# 15-digit first-generation ID cards.
+_ID_CARD_15 = re.compile(r"(?<!\d)[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?!\d)")
+# why: bank cards are 16-19 digits, often typed in groups of four.
+_BANK_CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){15,18}\d(?!\d)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """Result of :func:`clean_user_text`."""
+
+    text: str
+    pii_kinds: tuple[str, ...] = ()
+    truncated: bool = False
+    neutralised_command: bool = False
+
+    @property
+    def has_pii(self) -> bool:
+        return bool(self.pii_kinds)
+
+
+def mask_pii(text: str) -> tuple[str, tuple[str, ...]]:
+    """Replace ID-card, phone and bank-card numbers; return the text and the kinds found."""
+    kinds: list[str] = []
+    normalised = unicodedata.normalize("NFKC", text)
+    for pattern, mask, kind in (
+        (_ID_CARD, ID_CARD_MASK, "id_card"),
+        (_ID_CARD_15, ID_CARD_MASK, "id_card"),
+        (_PHONE, PHONE_MASK, "phone"),
+        (_BANK_CARD, BANK_CARD_MASK, "bank_card"),
+    ):
+        normalised, count = pattern.subn(mask, normalised)
+        if count and kind not in kinds:
+            kinds.append(kind)
+    if not kinds:
+        # why: keep the resident's own characters (full-width etc.) when nothing was masked.
+        return text, ()
+    return normalised, tuple(kinds)
+
+
+def contains_pii(text: str) -> bool:
+    """True when the text still holds something that looks like an ID, phone or bank-card number."""
+    return bool(mask_pii(text)[1])
+
+
+def clean_user_text(text: object, max_chars: int = MAX_CHARS) -> Cleaned:
+    """Make a resident's message safe to hand to Rasa (see the module docstring)."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    text = _CONTROL.sub("", text).strip()
+    truncated = len(text) > max_chars
+    if truncated:
+        text = text[:max_chars]
+    text, kinds = mask_pii(text)
+    neutralised = False
+    # why: Rasa parses messages starting with "/" as `/intent{entities}`; a full-width
+    # slash keeps what the resident typed readable but makes it ordinary text.
+    stripped = text.lstrip()
+    if stripped.startswith("/"):
+        text = "／" + stripped[1:]
+        neutralised = True
+    return Cleaned(text=text, pii_kinds=kinds, truncated=truncated, neutralised_command=neutralised)
