@@ -1,0 +1,240 @@
+"""Pure text rules used on every chatbot message: region names and question kinds.
+
+Contracts:
+- ``normalise_region(text)`` maps an entity value or a short phrase to ``深圳`` / ``上海`` / ``全国``,
+  to another city's own simplified name (which means "not covered by the sources"), or ``None``.
+  It matches the whole value (after trimming 市/省/的/whitespace/punctuation), never a substring of a
+  longer sentence: ``深`` alone is 深圳, but ``深化`` is not.
+- ``question_kind(text)`` applies keyword rules in a fixed order (howto, amount, eligibility,
+  address, hotline, time, figure) and returns ``general`` when none matches.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_REGION_ALIASES: dict[str, tuple[str, ...]] = {
+    "深圳": ("深圳", "深", "鹏城", "鵬城", "sz", "shenzhen", "深圳市", "深圳特区", "深圳經濟特區"),
+    "上海": ("上海", "沪", "滬", "申城", "sh", "shanghai", "上海市"),
+    "全国": (
+        "全国",
+        "全國",
+        "国家",
+        "國家",
+        "national",
+        "nationwide",
+        "china",
+        "中国",
+        "中國",
+        "国务院",
+        "國務院",
+    ),
+}
+
+# other cities: simplified name -> extra spellings (traditional, English)
+_OTHER_CITIES: dict[str, tuple[str, ...]] = {
+    "广州": ("廣州", "guangzhou", "穗", "羊城"),
+    "北京": ("beijing", "京", "帝都"),
+    "杭州": ("hangzhou",),
+    "东莞": ("東莞", "dongguan", "莞"),
+    "成都": ("chengdu", "蓉"),
+    "武汉": ("武漢", "wuhan"),
+    "香港": ("hongkong", "hong kong", "hk", "香港特区", "香港特別行政區", "香港特别行政区"),
+    "澳门": ("澳門", "macau", "macao", "澳门特别行政区", "澳門特別行政區"),
+    "台北": ("臺北", "taipei"),
+    "天津": ("tianjin",),
+    "重庆": ("重慶", "chongqing", "渝"),
+    "南京": ("nanjing",),
+    "苏州": ("蘇州", "suzhou"),
+    "西安": ("xian", "xi'an"),
+    "长沙": ("長沙", "changsha"),
+    "郑州": ("鄭州", "zhengzhou"),
+    "青岛": ("青島", "qingdao"),
+    "厦门": ("廈門", "xiamen"),
+    "宁波": ("寧波", "ningbo"),
+    "无锡": ("無錫", "wuxi"),
+    "合肥": ("hefei",),
+    "福州": ("fuzhou",),
+    "济南": ("濟南", "jinan"),
+    "沈阳": ("瀋陽", "shenyang"),
+    "大连": ("大連", "dalian"),
+    "哈尔滨": ("哈爾濱", "harbin"),
+    "长春": ("長春", "changchun"),
+    "昆明": ("kunming",),
+    "南宁": ("南寧", "nanning"),
+    "贵阳": ("貴陽", "guiyang"),
+    "海口": ("haikou",),
+    "三亚": ("三亞", "sanya"),
+    "南昌": ("nanchang",),
+    "石家庄": ("石家莊", "shijiazhuang"),
+    "太原": ("taiyuan",),
+    "兰州": ("蘭州", "lanzhou"),
+    "乌鲁木齐": ("烏魯木齊", "urumqi"),
+    "拉萨": ("拉薩", "lhasa"),
+    "呼和浩特": ("hohhot",),
+    "银川": ("銀川", "yinchuan"),
+    "西宁": ("西寧", "xining"),
+    "佛山": ("foshan",),
+    "珠海": ("zhuhai",),
+    "惠州": ("huizhou",),
+    "中山": ("zhongshan",),
+    "江门": ("江門", "jiangmen"),
+    "汕头": ("汕頭", "shantou"),
+    "湛江": ("zhanjiang",),
+    "肇庆": ("肇慶", "zhaoqing"),
+    "清远": ("清遠", "qingyuan"),
+    "韶关": ("韶關", "shaoguan"),
+    "梅州": ("meizhou",),
+    "潮州": ("chaozhou",),
+    "揭阳": ("揭陽", "jieyang"),
+    "茂名": ("maoming",),
+    "阳江": ("陽江", "yangjiang"),
+    "河源": ("heyuan",),
+    "汕尾": ("shanwei",),
+    "云浮": ("雲浮", "yunfu"),
+    "温州": ("溫州", "wenzhou"),
+    "南通": ("nantong",),
+    "常州": ("changzhou",),
+    "徐州": ("xuzhou",),
+    "烟台": ("煙台", "yantai"),
+    "洛阳": ("洛陽", "luoyang"),
+}
+
+
+def _build_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for canonical, aliases in _REGION_ALIASES.items():
+        for alias in (canonical,) + aliases:
+            table[alias.lower()] = canonical
+    for city, aliases in _OTHER_CITIES.items():
+        for alias in (city,) + aliases:
+            table.setdefault(alias.lower(), city)
+    return table
+
+
+_REGION_TABLE = _build_table()  # pure data, no I/O
+_TRIM_RE = re.compile(r"[\s\u3000，。,.!！?？、：:；;“”\"'（）()]+")
+_SUFFIXES = ("特别行政区", "特別行政區", "地区", "地區", "的", "市", "省")
+
+
+def normalise_region(text: str | None) -> str | None:
+    """``鹏城``/``SZ``/``深`` → 深圳, ``沪``/``申城`` → 上海, ``国家`` → 全国, ``廣州`` → 广州, else None."""
+    if not text:
+        return None
+    value = _TRIM_RE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    if not value:
+        return None
+    for _ in range(2):
+        if value in _REGION_TABLE:
+            return _REGION_TABLE[value]
+        for suffix in _SUFFIXES:
+            if value.endswith(suffix) and len(value) > len(suffix):
+                value = value[: -len(suffix)]
+                break
+    if value in _REGION_TABLE:
+        return _REGION_TABLE[value]
+    spaced = value.replace(" ", "")
+    return _REGION_TABLE.get(spaced)
+
+
+# (kind, keywords) in priority order: the first rule with a matching keyword wins.
+QUESTION_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "howto",
+        (
+            "怎么办",
+            "如何",
+            "流程",
+            "步骤",
+            "怎样",
+            "點樣",
+            "点样",
+            "材料",
+            "怎么申请",
+            "怎么办理",
+            "怎麼辦",
+            "手续",
+            "手續",
+            "怎么",
+            "怎麼",
+            "咋",
+            "点办",
+            "點辦",
+            "办理",
+            "辦理",
+            "申领",
+            "申領",
+            "申请",
+            "申請",
+            "补办",
+            "補辦",
+            "挂失",
+            "掛失",
+            "激活",
+            "报名",
+            "報名",
+            "领取",
+            "領取",
+            "去哪办",
+            "how to",
+        ),
+    ),
+    (
+        "amount",
+        (
+            "多少钱",
+            "多少錢",
+            "补贴多少",
+            "補貼多少",
+            "标准是多少",
+            "標準是多少",
+            "额度",
+            "額度",
+            "金额",
+            "金額",
+            "几多钱",
+            "幾多錢",
+            "领多少",
+            "領多少",
+            "領幾多",
+            "领几多",
+            "能拿多少",
+            "拿多少",
+            "发多少",
+            "發多少",
+            "补多少",
+            "補多少",
+            "贷多少",
+            "貸多少",
+            "能贷",
+            "最多贷",
+            "待遇标准",
+            "待遇是多少",
+        ),
+    ),
+    (
+        "eligibility",
+        ("条件", "條件", "资格", "資格", "能不能", "可以申请吗", "可以申請嗎", "符合", "能否申请"),
+    ),
+    ("address", ("地址", "在哪", "喺邊", "喺边", "哪里", "哪裡", "哪兒", "哪儿", "位置")),
+    ("hotline", ("电话", "電話", "热线", "熱線", "12333", "打几号", "打幾號", "联系方式", "聯繫方式")),
+    ("time", ("多久", "几天", "幾天", "时限", "時限", "什么时候", "什麼時候", "几时", "幾時", "期限")),
+    (
+        "figure",
+        ("多少", "几个", "幾個", "几多", "幾多", "比例", "目标", "目標", "人数", "人數", "几成", "百分之"),
+    ),
+)
+
+
+def question_kind(text: str | None) -> str:
+    """One of ``figure howto amount eligibility address hotline time general`` (see QUESTION_RULES)."""
+    if not text:
+        return "general"
+    value = unicodedata.normalize("NFKC", text).lower()
+    # why: "怎么样" asks how things stand (a figure or a summary), not how to do something.
+    value = value.replace("怎么样", "").replace("怎麼樣", "")
+    for kind, keywords in QUESTION_RULES:
+        if any(k in value for k in keywords):
+            return kind
+    return "general"

@@ -1,0 +1,367 @@
+"""The public API of the knowledge base: the only module actions and bot code may import.
+
+Usage::
+
+    from knowledge.service import KnowledgeService, Fact, TopicCard, Hit, Source, Channel
+
+    svc = KnowledgeService.from_settings()          # process-wide, lazy
+    svc = KnowledgeService(database_url="sqlite:///tmp/kb.db")   # tests
+
+Contracts:
+- Construction does no I/O. The first call that needs data reads all topics, facts and channels
+  in one unit of work and keeps them in memory (the KB is read-only at runtime), so ``topic``,
+  ``topic_for_intent``, ``fact`` and ``facts_for_topic`` are dictionary lookups afterwards.
+  The search index (jieba + BM25) is built on the first ``search`` call. A rebuilt KB is seen
+  after the process restarts (or :meth:`KnowledgeService.reload`).
+- Every method returns frozen dataclasses or tuples/lists/frozensets of them, never ORM objects.
+- Methods are thread-safe (actions run them in worker threads).
+- If the KB was never built, data methods raise :class:`KnowledgeBaseNotBuilt`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import inspect, select
+
+from knowledge import models as m
+from knowledge.db import get_engine, session_scope
+from knowledge.normalise import normalise_region as _normalise_region
+from knowledge.normalise import question_kind as _question_kind
+from knowledge.records import Channel, Fact, Hit, Source, TopicCard
+from knowledge.search import SearchIndex, shared_tokenizer
+from knowledge.settings import Settings, get_settings
+from knowledge.textutil import normalise_number, number_forms
+
+__all__ = ["KnowledgeService", "KnowledgeBaseNotBuilt", "Fact", "TopicCard", "Hit", "Source", "Channel"]
+
+log = logging.getLogger(__name__)
+
+COVERED_REGIONS = ("深圳", "上海", "全国")
+
+# NLU ``period`` entity values (docs/design.md) -> fact periods they ask about.
+PERIOD_ENTITY_VALUES: dict[str, frozenset[str]] = {
+    "13th": frozenset(
+        {"result_13th", "target_13th", "base_2020"} | {f"result_{y}" for y in range(2015, 2021)}
+    ),
+    "14th": frozenset(
+        {"target_2025", "total_2021_2025", "annual_target"} | {f"result_{y}" for y in range(2021, 2026)}
+    ),
+    "2020": frozenset({"base_2020", "result_13th", "result_2020", "target_13th"}),
+    "2024": frozenset({"result_2024"}),
+    "2025": frozenset({"target_2025", "total_2021_2025"}),
+}
+
+
+class KnowledgeBaseNotBuilt(RuntimeError):
+    """The database holds no knowledge base; run ``python -m knowledge build``."""
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Everything the fast lookups need, loaded once."""
+
+    topics: dict[str, TopicCard]
+    topic_order: tuple[str, ...]
+    by_intent: dict[str, TopicCard]
+    facts: dict[str, Fact]
+    fact_order: dict[str, int]
+    metric_keys: dict[str, str]
+    groups: dict[str, tuple[str, ...]]  # conflict_group -> fact ids
+    fact_group: dict[str, str]
+    topic_facts: dict[str, tuple[str, ...]]  # topic -> fact ids, card order then others, superseded last
+    doc_regions: dict[str, str]
+
+
+class KnowledgeService:
+    """Read-only access to topics, facts, channels and search of the built knowledge base."""
+
+    _default: KnowledgeService | None = None
+    _default_lock = threading.Lock()
+
+    def __init__(self, database_url: str | None = None, userdict_path: Path | str | None = None):
+        settings = get_settings() if database_url is None or userdict_path is None else None
+        self.database_url = database_url or settings.database_url  # type: ignore[union-attr]
+        self.userdict_path = Path(userdict_path) if userdict_path else settings.userdict_path  # type: ignore[union-attr]
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._index: SearchIndex | None = None
+        self._numbers: frozenset[str] | None = None
+        self._facts_cache: dict[tuple[str, str | None, str | None], list[Fact]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> KnowledgeService:
+        """The process-wide service for ``settings`` (default: the environment); no I/O until used."""
+        if settings is not None:
+            return cls(settings.database_url, settings.userdict_path)
+        with cls._default_lock:
+            if cls._default is None:
+                s = get_settings()
+                cls._default = cls(s.database_url, s.userdict_path)
+            return cls._default
+
+    def reload(self) -> None:
+        """Forget cached data so the next call reads the (rebuilt) KB again."""
+        with self._lock:
+            self._snapshot = None
+            self._index = None
+            self._numbers = None
+            self._facts_cache = {}
+
+    # ------------------------------------------------------------ loading
+
+    def _engine(self):
+        engine = get_engine(self.database_url)
+        if not inspect(engine).has_table(m.BuildInfo.__tablename__):
+            raise KnowledgeBaseNotBuilt("the knowledge base is not built: run `python -m knowledge build`")
+        return engine
+
+    def _data(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            with self._lock:
+                if self._snapshot is None:
+                    self._snapshot = self._load()
+                snapshot = self._snapshot
+        return snapshot
+
+    def _load(self) -> _Snapshot:
+        engine = self._engine()
+        with session_scope(engine) as session:
+            docs = {d.id: d for d in session.execute(select(m.Document)).scalars()}
+
+            def source(doc_id: str, section: str, quote: str) -> Source:
+                d = docs[doc_id]
+                return Source(doc_id, d.title, d.publisher, d.date_label, section, quote, d.url)
+
+            fact_topics: dict[str, list[str]] = defaultdict(list)
+            for row in session.execute(
+                select(m.FactTopic).order_by(m.FactTopic.fact_id, m.FactTopic.position)
+            ).scalars():
+                fact_topics[row.fact_id].append(row.topic_id)
+            facts: dict[str, Fact] = {}
+            fact_order: dict[str, int] = {}
+            metric_keys: dict[str, str] = {}
+            groups: dict[str, list[str]] = defaultdict(list)
+            fact_group: dict[str, str] = {}
+            for f in session.execute(select(m.Fact).order_by(m.Fact.ordinal)).scalars():
+                facts[f.id] = Fact(
+                    id=f.id,
+                    metric=f.metric,
+                    region=f.region,
+                    period=f.period,
+                    period_label=f.period_label,
+                    value=f.value,
+                    unit=f.unit,
+                    qualifier=f.qualifier,
+                    nature=f.nature,
+                    topics=tuple(fact_topics.get(f.id, ())),
+                    status=f.status,
+                    note=f.note,
+                    source=source(f.doc_id, f.section, f.quote),
+                    display=f.display,
+                    metric_key=f.metric_key,
+                )
+                fact_order[f.id] = f.ordinal
+                metric_keys[f.id] = f.metric_key
+                if f.conflict_group:
+                    groups[f.conflict_group].append(f.id)
+                    fact_group[f.id] = f.conflict_group
+
+            channels = {
+                c.id: Channel(c.name, source(c.doc_id, c.section, c.quote))
+                for c in session.execute(select(m.Channel).order_by(m.Channel.ordinal)).scalars()
+            }
+
+            def grouped(model, column):
+                out: dict[str, list] = defaultdict(list)
+                for row in session.execute(select(model).order_by(model.topic_id, model.position)).scalars():
+                    out[row.topic_id].append(row if column is None else getattr(row, column))
+                return out
+
+            intents = grouped(m.TopicIntent, "intent")
+            aliases = grouped(m.TopicAlias, "alias")
+            gaps = grouped(m.TopicGap, "text")
+            summaries = grouped(m.TopicSummary, None)
+            card_facts = grouped(m.TopicFact, "fact_id")
+            card_channels = grouped(m.TopicChannel, "channel_id")
+            related = grouped(m.TopicRelated, "related_id")
+
+            topics: dict[str, TopicCard] = {}
+            for t in session.execute(select(m.Topic).order_by(m.Topic.ordinal)).scalars():
+                topics[t.id] = TopicCard(
+                    id=t.id,
+                    name=t.name,
+                    intents=tuple(intents.get(t.id, ())),
+                    aliases=tuple(aliases.get(t.id, ())),
+                    summary=tuple(
+                        (s.text, source(s.doc_id, s.section, s.quote)) for s in summaries.get(t.id, ())
+                    ),
+                    gaps=tuple(gaps.get(t.id, ())),
+                    channels=tuple(channels[c] for c in card_channels.get(t.id, ()) if c in channels),
+                    fact_ids=tuple(card_facts.get(t.id, ())),
+                    related=tuple(related.get(t.id, ())),
+                )
+
+        topic_facts: dict[str, tuple[str, ...]] = {}
+        for tid, card in topics.items():
+            ordered = [fid for fid in card.fact_ids if fid in facts]
+            ordered += [fid for fid, f in facts.items() if tid in f.topics and fid not in ordered]
+            # why: stable sort keeps card priority within current and within superseded facts.
+            ordered.sort(key=lambda fid: facts[fid].status == "superseded")
+            topic_facts[tid] = tuple(ordered)
+
+        by_intent = {intent: card for card in topics.values() for intent in card.intents}
+        log.info("knowledge loaded: %d topics, %d facts, %d channels", len(topics), len(facts), len(channels))
+        return _Snapshot(
+            topics=topics,
+            topic_order=tuple(topics),
+            by_intent=by_intent,
+            facts=facts,
+            fact_order=fact_order,
+            metric_keys=metric_keys,
+            groups={k: tuple(v) for k, v in groups.items()},
+            fact_group=fact_group,
+            topic_facts=topic_facts,
+            doc_regions={doc_id: d.region for doc_id, d in docs.items()},
+        )
+
+    # ------------------------------------------------------------ topics and facts
+
+    def topic(self, topic_id: str) -> TopicCard | None:
+        """The topic card with ``topic_id``, or None."""
+        return self._data().topics.get(topic_id)
+
+    def topic_for_intent(self, intent: str) -> TopicCard | None:
+        """The card whose ``intents`` contain ``intent`` (each topic intent maps to one card)."""
+        return self._data().by_intent.get(intent)
+
+    def topics(self) -> list[TopicCard]:
+        """All topic cards in content order."""
+        data = self._data()
+        return [data.topics[t] for t in data.topic_order]
+
+    def fact(self, fact_id: str) -> Fact | None:
+        """The fact with ``fact_id`` (curated id or table id such as ``SZD-T2-04``), or None."""
+        return self._data().facts.get(fact_id)
+
+    def facts_for_topic(
+        self, topic_id: str, region: str | None = None, period: str | None = None
+    ) -> list[Fact]:
+        """Facts of a topic: the card's ``facts`` in priority order, then other facts tagged with the
+        topic; superseded facts last.
+
+        ``region`` is normalised (``SZ`` → 深圳); a region the sources do not cover (广州) yields [].
+        ``period`` is a fact period (``result_2024``) or an NLU period value (``13th``, ``14th``,
+        ``2020``, ``2024``, ``2025``); ``last_year`` must be resolved by the caller.
+        """
+        key = (topic_id, region, period)
+        cached = self._facts_cache.get(key)
+        if cached is not None:
+            return list(cached)
+        data = self._data()
+        ids = data.topic_facts.get(topic_id, ())
+        wanted_region = _normalise_region(region) if region else None
+        if region and wanted_region not in COVERED_REGIONS:
+            result: list[Fact] = []
+        else:
+            periods = PERIOD_ENTITY_VALUES.get(period, frozenset({period})) if period else None
+            result = [
+                data.facts[fid]
+                for fid in ids
+                if (wanted_region is None or data.facts[fid].region == wanted_region)
+                and (periods is None or data.facts[fid].period in periods)
+            ]
+        self._facts_cache[key] = result
+        return list(result)
+
+    def conflicts_for(self, fact_id: str) -> list[Fact]:
+        """Other versions of the same figure: members of the fact's ``conflict_group`` plus facts with
+        the same metric_key, region and period but a different value. Current versions first."""
+        data = self._data()
+        fact = data.facts.get(fact_id)
+        if fact is None:
+            return []
+        ids: list[str] = [i for i in data.groups.get(data.fact_group.get(fact_id, ""), ()) if i != fact_id]
+        key = data.metric_keys.get(fact_id)
+        mine = {normalise_number(v) for v in number_forms(fact.value)} or {fact.value}
+        for other_id, other in data.facts.items():
+            if other_id == fact_id or other_id in ids or data.metric_keys.get(other_id) != key:
+                continue
+            if other.region != fact.region or other.period != fact.period:
+                continue
+            theirs = {normalise_number(v) for v in number_forms(other.value)} or {other.value}
+            if theirs != mine:
+                ids.append(other_id)
+        ids.sort(key=lambda i: (data.facts[i].status != "current", data.fact_order[i]))
+        return [data.facts[i] for i in ids]
+
+    # why: not in docs/design.md; actions/composer.py uses it to pick region-matching summaries.
+    def document_region(self, doc_id: str) -> str | None:
+        """Region a source document is about (深圳 / 上海 / 全国), or None for an unknown doc_id."""
+        return self._data().doc_regions.get(doc_id)
+
+    # ------------------------------------------------------------ search and text
+
+    def _search_index(self) -> SearchIndex:
+        index = self._index
+        if index is None:
+            with self._lock:
+                if self._index is None:
+                    self._index = SearchIndex.from_engine(
+                        self._engine(), shared_tokenizer(self.userdict_path)
+                    )
+                index = self._index
+        return index
+
+    def search(
+        self, query: str, region: str | None = None, topic: str | None = None, limit: int = 5
+    ) -> list[Hit]:
+        """BM25 hits (passages and facts) for ``query``, best first, each with its ``Source``."""
+        return self._search_index().search(query, region=region, topic=topic, limit=limit)
+
+    def known_numbers(self) -> frozenset[str]:
+        """Every number the KB can say, as written and normalised (``"20.0"`` and ``"20"``): from fact
+        values, displays and quotes, topic summaries and their quotes, channels, passages, document
+        texts and document dates."""
+        numbers = self._numbers
+        if numbers is not None:
+            return numbers
+        data = self._data()
+        out: set[str] = set()
+        for f in data.facts.values():
+            for text in (f.value, f.display, f.source.quote):
+                out |= number_forms(text)
+        for card in data.topics.values():
+            for text, src in card.summary:
+                out |= number_forms(text) | number_forms(src.quote)
+            for channel in card.channels:
+                out |= number_forms(channel.name) | number_forms(channel.source.quote)
+        with session_scope(self._engine()) as session:
+            for (text,) in session.execute(select(m.Passage.text)):
+                out |= number_forms(text)
+            for clean, label, published in session.execute(
+                select(m.Document.clean_text, m.Document.date_label, m.Document.published)
+            ):
+                out |= number_forms(clean) | number_forms(label)
+                if published is not None:
+                    out |= number_forms(published.isoformat())
+        numbers = frozenset(out)
+        self._numbers = numbers
+        return numbers
+
+    @staticmethod
+    def normalise_region(text: str | None) -> str | None:
+        """深圳/深/鹏城/SZ → 深圳; 上海/沪/申城/SH → 上海; 全国/国家 → 全国; other cities → their own
+        simplified name (not covered by the sources); anything else → None."""
+        return _normalise_region(text)
+
+    @staticmethod
+    def question_kind(text: str | None) -> str:
+        """``figure`` | ``howto`` | ``amount`` | ``eligibility`` | ``address`` | ``hotline`` | ``time``
+        | ``general``, by keyword rules in that priority order (``general`` when none matches)."""
+        return _question_kind(text)
