@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
@@ -18,12 +18,12 @@ logger = logging.getLogger(__name__)
 class ActionAnswerTopic(KnowledgeAction):
     """Answers a topic intent from its topic card (intent -> card via ``TopicCard.intents``)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer_topic"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         card = await self.in_thread(self.service.topic_for_intent, intent)
         if card is None:
@@ -41,12 +41,12 @@ class ActionAnswerTopic(KnowledgeAction):
 class ActionFollowup(KnowledgeAction):
     """"那上海呢？" / "2024年呢？" / "目标是多少？": the last topic again with one thing changed."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_followup"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
         topic_id = tracker.get_slot("topic")
         if not topic_id:
             dispatcher.utter_message(response="utter_capabilities")
@@ -62,12 +62,12 @@ class ActionFollowup(KnowledgeAction):
 class ActionSelectOption(KnowledgeAction):
     """A digit chooses one of the numbered options the bot offered last (slot ``last_options``)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_select_option"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
         options = tracker.get_slot("last_options") or []
         choice = parse_option(tracker.latest_message.get("text") or "")
         if not options or choice is None or not 1 <= choice <= len(options):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -15,7 +15,7 @@ from knowledge.service import KnowledgeService
 
 logger = logging.getLogger(__name__)
 
-_shared_service: Optional[KnowledgeService] = None
+_shared_service: KnowledgeService | None = None
 
 
 def default_service() -> KnowledgeService:
@@ -33,7 +33,7 @@ class KnowledgeAction(Action, abc.ABC):
     the slots ``region``, ``period``, ``topic`` and ``last_options``.
     """
 
-    def __init__(self, service: Optional[KnowledgeService] = None) -> None:
+    def __init__(self, service: KnowledgeService | None = None) -> None:
         self._service = service
 
     @property
@@ -43,14 +43,14 @@ class KnowledgeAction(Action, abc.ABC):
         return self._service
 
     @abc.abstractmethod
-    def name(self) -> Text:
+    def name(self) -> str:
         """The action's name in the domain."""
 
     @staticmethod
-    def channel(tracker: Tracker) -> Optional[str]:
+    def channel(tracker: Tracker) -> str | None:
         return tracker.get_latest_input_channel()
 
-    def templates(self, tracker: Tracker, domain: Dict[Text, Any]) -> Templates:
+    def templates(self, tracker: Tracker, domain: Dict[str, Any]) -> Templates:
         return Templates.from_domain(domain, self.channel(tracker))
 
     @staticmethod
@@ -74,7 +74,7 @@ class KnowledgeAction(Action, abc.ABC):
         )
 
     @staticmethod
-    def send(dispatcher: CollectingDispatcher, answer: Answer, buttons: Optional[List[dict]] = None) -> None:
+    def send(dispatcher: CollectingDispatcher, answer: Answer, buttons: List[dict] | None = None) -> None:
         kwargs: Dict[str, Any] = {"response": "utter_kb_answer", "answer": answer.text}
         if buttons:
             kwargs["buttons"] = buttons

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from knowledge.service import Fact, KnowledgeService, Source, TopicCard
 
@@ -48,12 +48,12 @@ _CIRCLED = {"①": 1, "②": 2, "③": 3, "④": 4, "⑤": 5}
 class Templates:
     """The ``utter_part_*`` pieces of the domain, filled with ``str.format``."""
 
-    def __init__(self, responses: Mapping[str, Any], channel: Optional[str] = None) -> None:
+    def __init__(self, responses: Mapping[str, Any], channel: str | None = None) -> None:
         self._responses = responses
         self._channel = channel
 
     @classmethod
-    def from_domain(cls, domain: Mapping[str, Any], channel: Optional[str] = None) -> "Templates":
+    def from_domain(cls, domain: Mapping[str, Any], channel: str | None = None) -> Templates:
         return cls(domain.get("responses", {}), channel)
 
     def text(self, name: str, **values: Any) -> str:
@@ -75,9 +75,9 @@ class Question:
     """What the action knows about the resident's question."""
 
     text: str = ""
-    region: Optional[str] = None  # region named in this message (entity), canonical or other city
-    carried_region: Optional[str] = None  # region slot from earlier turns
-    period: Optional[str] = None  # period entity of this message (or carried, for follow-ups)
+    region: str | None = None  # region named in this message (entity), canonical or other city
+    carried_region: str | None = None  # region slot from earlier turns
+    period: str | None = None  # period entity of this message (or carried, for follow-ups)
     has_pii: bool = False
     today: _dt.date = field(default_factory=_dt.date.today)
 
@@ -85,12 +85,12 @@ class Question:
 @dataclass(frozen=True)
 class Answer:
     text: str
-    topic_id: Optional[str] = None
+    topic_id: str | None = None
     facts: tuple[Fact, ...] = ()
     options: tuple[dict, ...] = ()
 
 
-def wanted_periods(question: Question) -> tuple[Optional[tuple[str, ...]], Optional[str]]:
+def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | None]:
     """Return (fact periods to show, label of a period the sources cannot have)."""
     period = question.period
     if period == "last_year":
@@ -110,15 +110,15 @@ def wanted_periods(question: Question) -> tuple[Optional[tuple[str, ...]], Optio
     return None, None
 
 
-def parse_option(text: str) -> Optional[int]:
+def parse_option(text: str) -> int | None:
     """A resident's choice of a numbered option ("2", "第二个", "②", "选2"), 1-based."""
     text = (text or "").strip()
     for char, number in _CIRCLED.items():
         if char in text:
             return number
-    digits = re.findall(r"\d+", text)
-    if len(digits) == 1 and len(text) <= 8:
-        return int(digits[0])
+    match = re.fullmatch(r"(?:选|選|第|option\s*)?\s*([1-9])\s*(?:个|個|项|項|号|號)?\s*[.。．]?", text, re.I)
+    if match:
+        return int(match.group(1))
     match = re.search(r"第([一二两兩三四五])", text)
     if match:
         return _OPTION_WORDS[match.group(1)]
@@ -138,7 +138,7 @@ def _join(items: Sequence[str]) -> str:
     return "、".join(items)
 
 
-def _select_facts(facts: Sequence[Fact], periods: Optional[tuple[str, ...]]) -> list[Fact]:
+def _select_facts(facts: Sequence[Fact], periods: tuple[str, ...] | None) -> list[Fact]:
     """Current facts for the wanted periods, in card order, one per (metric, period)."""
     chosen: list[Fact] = []
     seen: set[tuple[str, str]] = set()
@@ -147,10 +147,14 @@ def _select_facts(facts: Sequence[Fact], periods: Optional[tuple[str, ...]]) -> 
             continue
         if periods is not None and fact.period not in periods:
             continue
-        key = (fact.metric, fact.period)
-        if key in seen:
+        if fact.display in fact.metric:
+            # why: a fact that only names something ("15分钟社保服务圈") adds no figure to a list.
             continue
-        seen.add(key)
+        # why: the plan states some figures twice (body text and table) under different metric names.
+        keys = {(fact.metric, fact.period), (fact.value + fact.unit, fact.period)}
+        if keys & seen:
+            continue
+        seen |= keys
         chosen.append(fact)
     if periods is not None:
         # why: when a period is asked for, show it in the order asked (e.g. 2024 before 十三五).
@@ -160,7 +164,7 @@ def _select_facts(facts: Sequence[Fact], periods: Optional[tuple[str, ...]]) -> 
 
 def _premise_correction(
     svc: KnowledgeService, card: TopicCard, question: Question, shown: Sequence[Fact], templates: Templates
-) -> Optional[str]:
+) -> str | None:
     """Correct a figure in the question that belongs to another region or period."""
     asked = [n for n in _NUMBER.findall(question.text) if len(n) >= 2 or "." in n]
     if not asked:
@@ -185,7 +189,7 @@ def _premise_correction(
 
 
 def _metric_key(fact: Fact) -> str:
-    return getattr(fact, "metric_key", "") or fact.metric
+    return fact.metric_key or fact.metric
 
 
 def compose_topic_answer(
@@ -241,41 +245,60 @@ def compose_topic_answer(
     if correction:
         lines.append(correction)
 
-    for fact in shown:
-        lines.append(
-            templates.text(
-                "utter_part_fact", metric=fact.metric, display=fact.display, period_label=fact.period_label
-            )
-        )
-        sources.append(fact.source)
-        for other in svc.conflicts_for(fact.id):
-            if other.status != "current" and other.note:
-                lines.append(templates.text("utter_part_fact_note", note=other.note))
-                sources.append(other.source)
-                break
-
     summary = _summaries_for(card, region, svc)
-    if not shown:
+    if kind in GAP_KINDS:
+        # why: a "how do I / how much / where" question gets the gap first, the channels, and one
+        # sentence of context; a list of plan figures would not answer it.
+        lines.extend(_gap_lines(svc, templates, card, region, sources))
         if summary:
-            lines.extend(text for text, _ in summary[:2])
-            sources.extend(src for _, src in summary[:2])
-        else:
-            lines.append(templates.text("utter_part_no_region_facts", region=region, topic=card.name))
-    elif summary and kind not in GAP_KINDS:
-        lines.append(summary[0][0])
-        sources.append(summary[0][1])
-
-    if kind in GAP_KINDS or (not shown and card.gaps):
-        if card.gaps:
-            lines.append(templates.text("utter_part_gap", gaps=_join(card.gaps[:4])))
-        if card.channels:
-            lines.append(templates.text("utter_part_channels", channels=_join([c.name for c in card.channels[:3]])))
-        else:
-            lines.append(templates.text("utter_part_no_channels"))
+            lines.append(summary[0][0])
+            sources.append(summary[0][1])
+    else:
+        for fact in shown:
+            lines.append(
+                templates.text(
+                    "utter_part_fact", metric=fact.metric, display=fact.display, period_label=fact.period_label
+                )
+            )
+            sources.append(fact.source)
+            for other in svc.conflicts_for(fact.id):
+                # why: only a different figure is worth a note; same-value copies are bookkeeping.
+                if other.status != "current" and other.note and other.value != fact.value:
+                    lines.append(templates.text("utter_part_fact_note", note=other.note))
+                    sources.append(other.source)
+                    break
+        if not shown:
+            if summary:
+                lines.extend(text for text, _ in summary[:2])
+                sources.extend(src for _, src in summary[:2])
+            else:
+                lines.append(templates.text("utter_part_no_region_facts", region=region, topic=card.name))
+            if card.gaps:
+                lines.extend(_gap_lines(svc, templates, card, region, sources))
+        elif summary:
+            lines.append(summary[0][0])
+            sources.append(summary[0][1])
 
     if sources:
         lines.append(templates.text("utter_part_source", citation=_citation(sources)))
     return Answer("\n".join(lines), card.id, tuple(shown))
+
+
+def _gap_lines(
+    svc: KnowledgeService, templates: Templates, card: TopicCard, region: str, sources: list[Source]
+) -> list[str]:
+    """What the sources do not say, and the official channels they name for this region."""
+    lines = []
+    if card.gaps:
+        lines.append(templates.text("utter_part_gap", gaps=_join(card.gaps[:4])))
+    # why: a channel named in a Shenzhen document is no channel for a Shanghai resident.
+    channels = [c for c in card.channels if svc.document_region(c.source.doc_id) == region][:3]
+    if channels:
+        lines.append(templates.text("utter_part_channels", channels=_join([c.name for c in channels])))
+        sources.extend(c.source for c in channels)
+    else:
+        lines.append(templates.text("utter_part_no_channels"))
+    return lines
 
 
 def _regions_with_facts(svc: KnowledgeService, card: TopicCard) -> list[str]:
@@ -293,7 +316,7 @@ def _summaries_for(card: TopicCard, region: str, svc: KnowledgeService) -> list[
     return matching
 
 
-def compose_search_answer(svc: KnowledgeService, templates: Templates, text: str, min_score: float) -> Optional[Answer]:
+def compose_search_answer(svc: KnowledgeService, templates: Templates, text: str, min_score: float) -> Answer | None:
     """Answer from the best-matching passage or fact, or None when nothing is good enough."""
     hits = svc.search(text, limit=3)
     if not hits or hits[0].score < min_score:

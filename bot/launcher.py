@@ -21,7 +21,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 logger = logging.getLogger("launcher")
 
@@ -52,8 +52,8 @@ class Service:
     health_url: str
     public_url: str
     env: dict = field(default_factory=dict)
-    log_path: Optional[Path] = None
-    process: Optional[subprocess.Popen] = None
+    log_path: Path | None = None
+    process: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = {**os.environ, **self.env}
@@ -92,9 +92,9 @@ def bot_services(
     model: str,
     rasa_port: int = 5005,
     action_port: int = 5055,
-    tracker_db: Optional[str] = None,
-    log_dir: Optional[Path] = None,
-    extra_env: Optional[dict] = None,
+    tracker_db: str | None = None,
+    log_dir: Path | None = None,
+    extra_env: dict | None = None,
 ) -> list[Service]:
     """The action server and the Rasa server, wired to each other."""
     bin_dir = Path(sys.executable).parent
@@ -136,7 +136,7 @@ def bot_services(
     ]
 
 
-def page_services(log_dir: Optional[Path] = None) -> list[Service]:
+def page_services(log_dir: Path | None = None) -> list[Service]:
     """The website demo (8000) and the trainer console (8001), when their modules exist."""
     services = []
     for module, name, port in (("bot.web", "website demo", 8000), ("bot.console", "trainer console", 8001)):
@@ -176,7 +176,7 @@ def stop_all(services: Sequence[Service]) -> None:
         service.stop()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--rasa-port", type=int, default=5005)

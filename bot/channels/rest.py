@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
@@ -12,7 +12,7 @@ from sanic.request import Request
 from bot.channels.guard import guarded
 
 
-def _json_body(request: Request) -> Dict[Text, Any]:
+def _json_body(request: Request) -> Dict[str, Any]:
     # why: a body that is not a JSON object must give a polite empty answer, not a 500.
     try:
         body = request.json
@@ -25,24 +25,24 @@ class RestChannel(RestInput):
     """Rasa's REST channel; same URL and reply format, safer input handling."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
-    async def _extract_sender(self, req: Request) -> Optional[Text]:
+    async def _extract_sender(self, req: Request) -> str | None:
         sender = _json_body(req).get("sender")
         if sender is None:
             return None
         return str(sender)[:128]
 
-    def _extract_message(self, req: Request) -> Optional[Text]:
+    def _extract_message(self, req: Request) -> str | None:
         message = _json_body(req).get("message")
         return message if isinstance(message, str) else ("" if message is None else str(message))
 
-    def _extract_input_channel(self, req: Request) -> Text:
+    def _extract_input_channel(self, req: Request) -> str:
         # why: a client must not pretend to be another channel (e.g. wechat).
         return self.name()
 
-    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+    def get_metadata(self, request: Request) -> Dict[str, Any] | None:
         metadata = _json_body(request).get("metadata")
         return metadata if isinstance(metadata, dict) else None
 

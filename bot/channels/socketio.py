@@ -1,24 +1,109 @@
-"""Socket.IO channel for the website widget, with input hygiene."""
+"""Socket.IO channel for the website widget, with input hygiene.
+
+Differences from Rasa's ``SocketIOInput`` (the events and their payloads are unchanged):
+
+* every user message is cleaned (``bot.channels.guard``) before Rasa sees it;
+* custom JSON messages (``{"handoff": true}``) reach the browser as the event's data. Rasa 3.6 passes
+  them to ``AsyncServer.emit`` as keyword arguments, which raises ``TypeError`` for any key that is not
+  an ``emit`` parameter, so the widget never saw them;
+* ``session_request`` awaits ``enter_room`` (a coroutine in python-socketio 5.x), so replies sent to
+  the session room reach the browser;
+* malformed ``session_request`` / ``user_uttered`` payloads (not an object, odd session ids) are
+  ignored or replaced instead of raising inside the socket.io server.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Text
+import json
+import logging
+import re
+import uuid
+from typing import Any, Awaitable, Callable
 
-from rasa.core.channels.channel import UserMessage
-from rasa.core.channels.socketio import SocketIOInput
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
 from bot.channels.guard import guarded
+
+logger = logging.getLogger(__name__)
+
+# why: the widget sends uuid4().hex; anything else that is short and plain is accepted too, so
+# session ids never carry markup or unbounded data into the tracker store.
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def valid_session_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and _SESSION_ID.match(value) else None
+
+
+class WidgetOutput(SocketIOOutput):
+    """``SocketIOOutput`` whose custom JSON is sent as the data of ``bot_uttered``."""
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        payload = {k: v for k, v in json_message.items() if k != "room"}
+        await self.sio.emit(self.bot_message_evt, payload, room=recipient_id)
 
 
 class SocketIOChannel(SocketIOInput):
     """Rasa's socket.io channel; every user message is cleaned before Rasa sees it."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "socketio"
 
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> Blueprint:
-        return super().blueprint(guarded(on_new_message))
+    def get_output_channel(self) -> OutputChannel | None:
+        if self.sio is None:
+            return super().get_output_channel()
+        return WidgetOutput(self.sio, self.bot_message_evt)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        handle = guarded(on_new_message)
+        blueprint = super().blueprint(handle)
+        sio = self.sio
+        assert sio is not None  # set by super().blueprint
+
+        # why: registering again for the same event replaces Rasa's handlers (python-socketio keeps
+        # one handler per event and namespace); the behaviour is Rasa's apart from the fixes above.
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: Any) -> None:
+            requested = valid_session_id(data.get("session_id")) if isinstance(data, dict) else None
+            session_id = requested or uuid.uuid4().hex
+            if self.session_persistence:
+                # why: enter_room is a coroutine in python-socketio 5.x; Rasa 3.6 calls it without
+                # await, so the browser never joined its session room and got no replies.
+                await sio.enter_room(sid, session_id, namespace=self.namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            if not isinstance(data, dict):
+                logger.warning("ignored a %s event whose data is not an object", self.user_message_evt)
+                return
+            if self.session_persistence:
+                sender_id = valid_session_id(data.get("session_id"))
+                if not sender_id:
+                    logger.warning("ignored a message without a valid session_id")
+                    return
+            else:
+                sender_id = sid
+            metadata = data.get(self.metadata_key) or {}
+            if isinstance(metadata, str):
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = {}
+            message = data.get("message", "")
+            await handle(
+                UserMessage(
+                    message if isinstance(message, str) else "",
+                    WidgetOutput(sio, self.bot_message_evt),
+                    sender_id,
+                    input_channel=self.name(),
+                    metadata=metadata if isinstance(metadata, dict) else {},
+                )
+            )
+
+        return blueprint

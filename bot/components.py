@@ -1,0 +1,64 @@
+"""Custom NLU components (registered with Rasa's default recipe)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Type
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.sanitize import MASKS
+
+# why: a bare digit (or ① / 第二个) is always the choice of a numbered option; a model should not guess it.
+_OPTION = re.compile(r"^\s*(?:[1-9]|[①②③④⑤]|第[一二三四五][个個項项]?|选\s*[1-9])\s*[.。．]?\s*$")
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class IntentGuard(GraphComponent, IntentClassifier):
+    """Deterministic corrections after the classifiers.
+
+    * A message whose personal numbers were masked by the channel (``[身份证号]`` …) and that is not
+      a topic question becomes ``ask_personal_record``, whose answer warns about personal data.
+    * A bare option number becomes ``select_option``.
+    """
+
+    @classmethod
+    def required_components(cls) -> List[Type]:
+        return [IntentClassifier]
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {"topic_prefix": "ask_", "personal_intent": "ask_personal_record", "option_intent": "select_option"}
+
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self._config = config
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> IntentGuard:
+        return cls(config)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT) or ""
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY) or ""
+            if _OPTION.match(text):
+                self._set(message, self._config["option_intent"])
+            elif any(mask in text for mask in MASKS) and not intent.startswith(self._config["topic_prefix"]):
+                self._set(message, self._config["personal_intent"])
+        return messages
+
+    @staticmethod
+    def _set(message: Message, intent: str) -> None:
+        message.set(INTENT, {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}, add_to_output=True)

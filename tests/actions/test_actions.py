@@ -1,0 +1,115 @@
+"""Table tests of the actions: tracker state -> response names, variables and events."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet, UserUtteranceReverted
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.answer import ActionAnswerTopic, ActionFollowup, ActionSelectOption
+from actions.fallback import ActionClarifyOrSearch, ActionDefaultFallback
+from actions.handoff import ActionRequestHuman
+
+
+def tracker(text, intent, entities=(), slots=None, ranking=None, channel="rest", metadata=None) -> Tracker:
+    message = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": [{"entity": e, "value": v} for e, v in entities],
+        "intent_ranking": ranking or [{"name": intent, "confidence": 0.9}],
+        "metadata": metadata or {},
+    }
+    events = [{"event": "user", "text": text, "parse_data": message, "input_channel": channel}]
+    return Tracker("tester", slots or {}, message, events, False, None, {}, "action_listen")
+
+
+def run(action, tr, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tr, domain))
+    return dispatcher.messages, events
+
+
+@pytest.mark.parametrize(
+    "text, intent, entities, slots, expect_in_answer, expect_events",
+    [
+        ("深圳有多少个社保服务网点", "ask_service_points", [("region", "深圳")], {}, ["113个"],
+         [SlotSet("topic", "service_points"), SlotSet("last_options", None)]),
+        ("社保卡", "ask_social_security_card", [], {}, ["未说明地区，以下按深圳回答"],
+         [SlotSet("topic", "social_security_card"), SlotSet("last_options", None)]),
+        ("社保卡", "ask_social_security_card", [], {"region": "上海"}, ["沿用上一轮的地区：上海", "2000万"],
+         [SlotSet("topic", "social_security_card"), SlotSet("last_options", None)]),
+    ],
+)
+def test_answer_topic(service, domain, text, intent, entities, slots, expect_in_answer, expect_events):
+    messages, events = run(ActionAnswerTopic(service), tracker(text, intent, entities, slots), domain)
+    assert [m["response"] for m in messages] == ["utter_kb_answer"]
+    for needle in expect_in_answer:
+        assert needle in messages[0]["answer"]
+    assert events == expect_events
+
+
+def test_unknown_intent_gets_the_default_answer(service, domain):
+    messages, events = run(ActionAnswerTopic(service), tracker("x", "greet"), domain)
+    assert [m["response"] for m in messages] == ["utter_default"] and events == []
+
+
+@pytest.mark.parametrize(
+    "text, entities, slots, must, must_not",
+    [
+        ("那上海呢", [("region", "上海")], {"topic": "social_security_card", "region": "上海"}, ["2000万"], ["2287.95"]),
+        ("2024年呢", [("period", "2024")], {"topic": "social_security_card"}, ["2287.95"], []),
+        ("目标是多少", [], {"topic": "social_security_card", "region": "深圳"}, ["2300万"], []),
+    ],
+)
+def test_followup_keeps_topic_and_changes_one_thing(service, domain, text, entities, slots, must, must_not):
+    messages, _ = run(ActionFollowup(service), tracker(text, "followup", entities, slots), domain)
+    answer = messages[0]["answer"]
+    assert all(n in answer for n in must) and not any(n in answer for n in must_not), answer
+
+
+def test_followup_without_topic_says_what_we_cover(service, domain):
+    messages, _ = run(ActionFollowup(service), tracker("那上海呢", "followup", [("region", "上海")]), domain)
+    assert messages[0]["response"] == "utter_capabilities"
+
+
+def test_clarify_offers_numbered_options_and_remembers_them(service, domain):
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 1.0},
+        {"name": "ask_social_security_card", "confidence": 0.41},
+        {"name": "ask_service_points", "confidence": 0.38},
+    ]
+    messages, events = run(ActionClarifyOrSearch(service), tracker("社保", "nlu_fallback", ranking=ranking), domain)
+    assert messages[0]["response"] == "utter_clarify"
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["1", "2"]
+    options = events[0]["value"]
+    assert [o["value"] for o in options] == ["social_security_card", "service_points"]
+
+    choose = tracker("2", "select_option", slots={"last_options": options})
+    messages, events = run(ActionSelectOption(service), choose, domain)
+    assert "113" in messages[0]["answer"]
+    assert SlotSet("topic", "service_points") in events
+
+
+def test_digit_without_options(service, domain):
+    messages, _ = run(ActionSelectOption(service), tracker("3", "select_option"), domain)
+    assert messages[0]["response"] == "utter_option_unknown"
+
+
+def test_low_confidence_nonsense_gets_the_default(service, domain):
+    ranking = [{"name": "nlu_fallback", "confidence": 1.0}, {"name": "greet", "confidence": 0.2}]
+    messages, _ = run(ActionClarifyOrSearch(service), tracker("阿斯顿发送到", "nlu_fallback", ranking=ranking), domain)
+    assert messages[0]["response"] == "utter_default"
+
+
+def test_default_fallback_reverts_the_message(service, domain):
+    messages, events = run(ActionDefaultFallback(service), tracker("?", "greet"), domain)
+    assert messages[0]["response"] == "utter_default" and events == [UserUtteranceReverted()]
+
+
+def test_handoff_tells_the_channel(domain):
+    messages, _ = run(ActionRequestHuman(), tracker("转人工", "request_human"), domain)
+    assert messages[0]["response"] == "utter_request_human"
+    assert messages[1]["custom"] == {"handoff": True}
