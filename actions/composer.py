@@ -41,6 +41,8 @@ PERIOD_WORDS: Mapping[str, str] = {
 _TARGET_CUE = re.compile(r"目标|规划要|计划|要达到|到2025|十四五|十四五期末")
 _RESULT_CUE = re.compile(r"实际|完成|实绩|实现了|做到了|已经|现在|目前|現在|而家|幾多個")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# why: these words are in almost every question and metric name; they say nothing about which figure.
+_NOISE = re.compile(r"[\s\d，。？！、：；“”（）()?!,.]|深圳|上海|全国|多少|目标|是多|人数|数量|规划|十四五|十三五|期末|年")
 _OPTION_WORDS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5}
 _CIRCLED = {"①": 1, "②": 2, "③": 3, "④": 4, "⑤": 5}
 
@@ -100,7 +102,11 @@ def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | No
         else:
             return None, f"{year}年"
     if period in PERIOD_CODES:
-        return PERIOD_CODES[period], None
+        codes = PERIOD_CODES[period]
+        if codes != TARGET_PERIODS and _TARGET_CUE.search(question.text):
+            # why: "2024年实际多少，目标又是多少" asks for both.
+            codes = codes + TARGET_PERIODS
+        return codes, None
     if period and period.isdigit():
         return None, f"{period}年"
     if _TARGET_CUE.search(question.text):
@@ -138,14 +144,48 @@ def _join(items: Sequence[str]) -> str:
     return "、".join(items)
 
 
-def _select_facts(facts: Sequence[Fact], periods: tuple[str, ...] | None) -> list[Fact]:
-    """Current facts for the wanted periods, in card order, one per (metric, period)."""
+# why: the plans say 社会保障卡 where residents say 社保卡; compare like with like.
+_SAME = (("社会保障卡", "社保卡"), ("社会保险卡", "社保卡"), ("社會保障卡", "社保卡"), ("社會保險卡", "社保卡"))
+
+
+def _bigrams(text: str) -> set[str]:
+    for long, short in _SAME:
+        text = text.replace(long, short)
+    text = _NOISE.sub("", text)
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def relevance(fact: Fact, question_bigrams: set[str]) -> int:
+    """How many of the question's character bigrams the fact's metric and figure share."""
+    return len(question_bigrams & _bigrams(fact.metric + fact.display))
+
+
+def _select_facts(
+    facts: Sequence[Fact], periods: tuple[str, ...] | None, text: str = "", own: set[str] | None = None
+) -> list[Fact]:
+    """Current facts for the wanted periods, most relevant to the question first, then card order.
+
+    Document facts (``info``: dates, document numbers, rankings) are shown only when the question
+    is about them.
+    """
+    question_bigrams = _bigrams(text)
+    scores = {fact.id: relevance(fact, question_bigrams) for fact in facts}
+    best = max(scores.values(), default=0)
+    if own is not None and best < 2:
+        facts = [f for f in facts if f.id in own]
+    if best >= 2:
+        # why: a question that names its figure ("网办率", "四新领域") gets that figure first.
+        facts = sorted(facts, key=lambda f: -scores[f.id])
     chosen: list[Fact] = []
     seen: set[tuple[str, str]] = set()
     for fact in facts:
-        if fact.status != "current" or fact.period == "info":
+        if fact.status != "current":
             continue
-        if periods is not None and fact.period not in periods:
+        if fact.period == "info" and (best < 2 or scores[fact.id] < best):
+            continue
+        if best >= 2 and scores[fact.id] < max(2, best // 2) and len(chosen) >= 1:
+            continue
+        if periods is not None and fact.period != "info" and fact.period not in periods:
             continue
         if fact.display in fact.metric:
             # why: a fact that only names something ("15分钟社保服务圈") adds no figure to a list.
@@ -156,9 +196,9 @@ def _select_facts(facts: Sequence[Fact], periods: tuple[str, ...] | None) -> lis
             continue
         seen |= keys
         chosen.append(fact)
-    if periods is not None:
+    if periods is not None and best < 2:
         # why: when a period is asked for, show it in the order asked (e.g. 2024 before 十三五).
-        chosen.sort(key=lambda f: periods.index(f.period))
+        chosen.sort(key=lambda f: periods.index(f.period) if f.period in periods else len(periods))
     return chosen[:MAX_FACT_LINES]
 
 
@@ -204,7 +244,7 @@ def compose_topic_answer(
     if question.has_pii:
         lines.append(templates.text("utter_part_pii"))
 
-    region = question.region
+    region = resolve_region(svc, card, question)
     if region and region not in SUPPORTED_REGIONS:
         lines.append(templates.text("utter_part_region_not_covered", city=region))
         others = _regions_with_facts(svc, card)
@@ -219,8 +259,10 @@ def compose_topic_answer(
         region = question.carried_region
         region_note = templates.text("utter_part_carried_region", region=region)
     elif region is None:
-        region = DEFAULT_REGION
-        others = [r for r in _regions_with_facts(svc, card) if r != region]
+        with_facts = _regions_with_facts(svc, card)
+        # why: a card about one region only (the national plan, Shanghai's plan) defaults to that region.
+        region = with_facts[0] if len(with_facts) == 1 else DEFAULT_REGION
+        others = [r for r in with_facts if r != region]
         hint = (
             templates.text("utter_part_others_available", regions=_join(others), example=others[0])
             if others
@@ -229,12 +271,16 @@ def compose_topic_answer(
         region_note = templates.text("utter_part_default_region", region=region, others=hint)
 
     periods, missing_period = wanted_periods(question)
-    region_facts = svc.facts_for_topic(card.id, region=region)
-    shown = _select_facts(region_facts, periods)
+    region_facts = list(svc.facts_for_topic(card.id, region=region))
+    own = {f.id for f in region_facts}
+    for related in card.related:
+        # why: "养老、工伤、失业参保人数分别多少" spans cards; related facts compete on relevance only.
+        region_facts += [f for f in svc.facts_for_topic(related, region=region) if f.id not in own]
+    shown = _select_facts(region_facts, periods, question.text, own)
     if periods is not None and not shown:
         missing_period = missing_period or PERIOD_WORDS.get(question.period or "", "这一时期")
     if missing_period:
-        shown = _select_facts(region_facts, None)
+        shown = _select_facts(region_facts, None, question.text, own)
 
     kind = svc.question_kind(question.text)
     lines.append(card.name + (region_note or ""))
@@ -248,18 +294,19 @@ def compose_topic_answer(
     summary = _summaries_for(card, region, svc)
     if kind in GAP_KINDS:
         # why: a "how do I / how much / where" question gets the gap first, the channels, and one
-        # sentence of context; a list of plan figures would not answer it.
+        # sentence of context; a list of plan figures would not answer it -- unless a figure is
+        # exactly what was asked (人均基本养老金 for "每个月能拿多少养老金").
+        bigrams = _bigrams(question.text)
+        for fact in [f for f in shown if relevance(f, bigrams) >= 3][:2]:
+            lines.append(_fact_line(templates, fact))
+            sources.append(fact.source)
         lines.extend(_gap_lines(svc, templates, card, region, sources))
         if summary:
             lines.append(summary[0][0])
             sources.append(summary[0][1])
     else:
         for fact in shown:
-            lines.append(
-                templates.text(
-                    "utter_part_fact", metric=fact.metric, display=fact.display, period_label=fact.period_label
-                )
-            )
+            lines.append(_fact_line(templates, fact))
             sources.append(fact.source)
             for other in svc.conflicts_for(fact.id):
                 # why: only a different figure is worth a note; same-value copies are bookkeeping.
@@ -284,6 +331,12 @@ def compose_topic_answer(
     return Answer("\n".join(lines), card.id, tuple(shown))
 
 
+def _fact_line(templates: Templates, fact: Fact) -> str:
+    if not fact.period_label:
+        return templates.text("utter_part_fact_info", metric=fact.metric, display=fact.display)
+    return templates.text("utter_part_fact", metric=fact.metric, display=fact.display, period_label=fact.period_label)
+
+
 def _gap_lines(
     svc: KnowledgeService, templates: Templates, card: TopicCard, region: str, sources: list[Source]
 ) -> list[str]:
@@ -299,6 +352,23 @@ def _gap_lines(
     else:
         lines.append(templates.text("utter_part_no_channels"))
     return lines
+
+
+# why: on these cards 香港/澳门 are who the topic is about (港澳居民 in Shenzhen), not the region asked.
+SUBJECT_REGIONS = {"hk_macau": {"香港", "澳门"}}
+
+
+def resolve_region(svc: KnowledgeService, card: TopicCard, question: Question) -> str | None:
+    """The region the question names: scanned from the text, else the NLU entity."""
+    named = [r for r in svc.regions_in(question.text) if r not in SUBJECT_REGIONS.get(card.id, set())]
+    if named:
+        return named[0]
+    entity = question.region
+    if entity:
+        entity = svc.normalise_region(entity) or entity
+        if entity in SUBJECT_REGIONS.get(card.id, set()):
+            return None
+    return entity
 
 
 def _regions_with_facts(svc: KnowledgeService, card: TopicCard) -> list[str]:

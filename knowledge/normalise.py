@@ -140,6 +140,18 @@ def normalise_region(text: str | None) -> str | None:
 
 # (kind, keywords) in priority order: the first rule with a matching keyword wins.
 QUESTION_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # why: eligibility first -- "申请条件" is about who qualifies, not how to apply.
+    (
+        "eligibility",
+        ("条件", "條件", "资格", "資格", "能不能", "可以申请吗", "可以申請嗎", "符合", "能否申请"),
+    ),
+    (
+        "time",
+        (
+            "多久", "几天", "幾天", "时限", "時限", "什么时候", "什麼時候", "几时", "幾時", "期限",
+            "几点", "幾點", "开门", "開門", "营业时间", "營業時間", "办公时间", "辦公時間",
+        ),
+    ),
     (
         "howto",
         (
@@ -201,8 +213,6 @@ QUESTION_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "领几多",
             "能拿多少",
             "拿多少",
-            "发多少",
-            "發多少",
             "补多少",
             "補多少",
             "贷多少",
@@ -213,13 +223,8 @@ QUESTION_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "待遇是多少",
         ),
     ),
-    (
-        "eligibility",
-        ("条件", "條件", "资格", "資格", "能不能", "可以申请吗", "可以申請嗎", "符合", "能否申请"),
-    ),
     ("address", ("地址", "在哪", "喺邊", "喺边", "哪里", "哪裡", "哪兒", "哪儿", "位置")),
     ("hotline", ("电话", "電話", "热线", "熱線", "12333", "打几号", "打幾號", "联系方式", "聯繫方式")),
-    ("time", ("多久", "几天", "幾天", "时限", "時限", "什么时候", "什麼時候", "几时", "幾時", "期限")),
     (
         "figure",
         ("多少", "几个", "幾個", "几多", "幾多", "比例", "目标", "目標", "人数", "人數", "几成", "百分之"),
@@ -238,3 +243,46 @@ def question_kind(text: str | None) -> str:
         if any(k in value for k in keywords):
             return kind
     return "general"
+
+
+# why: aliases that are too short or too common to find inside running text ("深" in 深化,
+# "国家" in 国家级, "中国" in 中国深圳创新创业大赛) are only used for entity values, not for scanning.
+_SCAN_EXCLUDE = {"深", "京", "穗", "莞", "蓉", "渝", "中国", "中國", "china", "国家级", "國家級"}
+_SCAN_ALIASES = sorted(
+    (a for a in _REGION_TABLE if a not in _SCAN_EXCLUDE and (len(a) >= 2 or a in {"沪", "滬"})),
+    key=len,
+    reverse=True,
+)
+_ASCII_ALIAS = re.compile(r"[a-z' ]+")
+SUPPORTED_REGIONS = ("深圳", "上海", "全国")
+
+
+def regions_in(text: str | None) -> list[str]:
+    """Regions named in running text, canonical, most specific first.
+
+    深圳 and 上海 come before 全国 (a Shenzhen question may mention 国家); cities the sources do not
+    cover come last, so callers can tell "广州" (not covered) from "深圳 and 香港 youth".
+    """
+    if not text:
+        return []
+    value = unicodedata.normalize("NFKC", text).lower().replace("国家级", "").replace("國家級", "")
+    found: list[tuple[int, str]] = []
+    for alias in _SCAN_ALIASES:
+        if _ASCII_ALIAS.fullmatch(alias):
+            match = re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", value)
+            position = match.start() if match else -1
+        else:
+            position = value.find(alias)
+        if position >= 0:
+            found.append((position, _REGION_TABLE[alias]))
+            value = value.replace(alias, " " * len(alias))
+    ordered = [region for _, region in sorted(found)]
+    unique = list(dict.fromkeys(ordered))
+    rank = {"深圳": 0, "上海": 0, "全国": 1}
+    return sorted(unique, key=lambda r: rank.get(r, 2))
+
+
+def region_aliases() -> list[str]:
+    """Every spelling of every region and city the normaliser knows (lower-cased)."""
+    return list(_REGION_TABLE)
+

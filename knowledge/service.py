@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from sqlalchemy import inspect, select
 from knowledge import models as m
 from knowledge.db import get_engine, session_scope
 from knowledge.normalise import normalise_region as _normalise_region
+from knowledge.normalise import regions_in as _regions_in
 from knowledge.normalise import question_kind as _question_kind
 from knowledge.records import Channel, Fact, Hit, Source, TopicCard
 from knowledge.search import SearchIndex, shared_tokenizer
@@ -365,3 +367,23 @@ class KnowledgeService:
         """``figure`` | ``howto`` | ``amount`` | ``eligibility`` | ``address`` | ``hotline`` | ``time``
         | ``general``, by keyword rules in that priority order (``general`` when none matches)."""
         return _question_kind(text)
+
+    @staticmethod
+    def regions_in(text: str | None) -> list[str]:
+        """Regions named in running text: 深圳/上海 first, then 全国, then cities the sources do not cover."""
+        return _regions_in(text)
+
+    def topic_mentioned(self, text: str | None) -> TopicCard | None:
+        """The topic whose longest alias (or name) appears in the text, if any."""
+        if not text:
+            return None
+        value = unicodedata.normalize("NFKC", text).lower()
+        best: TopicCard | None = None
+        best_length = 1
+        for card in self.topics():
+            for alias in (card.name, *card.aliases):
+                alias = alias.lower()
+                if len(alias) > best_length and alias in value:
+                    best, best_length = card, len(alias)
+        return best
+

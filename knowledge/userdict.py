@@ -15,6 +15,7 @@ from pathlib import Path
 
 from knowledge.content import Content
 from knowledge.ingest import parse_documents, table_facts
+from knowledge.normalise import region_aliases
 
 # why: long metric names ("新增取得职业资格证书或职业技能等级证书人数") as single tokens would hide
 # their parts from the NLU featurizers; search still sees the parts through cut_for_search.
@@ -115,6 +116,25 @@ def _clean(word: str) -> str | None:
     return word
 
 
+# why: a dictionary word that glues a region or period onto other text (上海规划, 2024年深圳人社)
+# becomes one jieba token, so the NLU can no longer see the region or period inside it and the
+# entity annotations no longer line up with tokens. Such words stay out of the dictionary.
+PERIOD_FORMS = ("十三五", "十四五", "十二五", "2020年", "2024年", "2025年", "2020", "2024", "2025", "去年")
+_ENTITY_FORMS = tuple(
+    sorted(
+        {a for a in region_aliases() if len(a) >= 2 or a in {"沪", "滬"}} | set(PERIOD_FORMS),
+        key=len,
+        reverse=True,
+    )
+)
+
+
+def glues_entity(word: str) -> bool:
+    """True when ``word`` contains a region or period form but is not itself one."""
+    lowered = word.lower()
+    return any(form in lowered and form != lowered for form in _ENTITY_FORMS)
+
+
 def entries(content: Content, metric_names: Iterable[str] = ()) -> list[tuple[str, int, str]]:
     """``(word, freq, tag)`` for every dictionary word, sorted by word; regions win over terms."""
     tagged: dict[str, str] = {}
@@ -122,6 +142,8 @@ def entries(content: Content, metric_names: Iterable[str] = ()) -> list[tuple[st
     def add(words: Iterable[str], tag: str) -> None:
         for raw in words:
             word = _clean(raw)
+            if word and tag != "ns" and glues_entity(word):
+                continue
             if word and (word not in tagged or FREQ[tag] > FREQ[tagged[word]]):
                 tagged[word] = tag
 
