@@ -47,16 +47,18 @@ class ActionFollowup(KnowledgeAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
-        topic_id = tracker.get_slot("topic")
+        question = self.question(tracker, follow_up=True)
+        # why: "那工伤保险的目标呢" changes the topic, not the region; the topic named wins.
+        mentioned = await self.in_thread(self.service.topic_mentioned, question.text)
+        topic_id = mentioned.id if mentioned else tracker.get_slot("topic")
         if not topic_id:
             dispatcher.utter_message(response="utter_capabilities")
             return []
-        question = self.question(tracker, follow_up=True)
         answer = await self.in_thread(
             compose_topic_answer, self.service, self.templates(tracker, domain), topic_id, question
         )
         self.send(dispatcher, answer)
-        return []
+        return [SlotSet("topic", topic_id)]
 
 
 class ActionSelectOption(KnowledgeAction):

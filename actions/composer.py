@@ -42,7 +42,9 @@ _TARGET_CUE = re.compile(r"目标|规划要|计划|要达到|到2025|十四五|�
 _RESULT_CUE = re.compile(r"实际|完成|实绩|实现了|做到了|已经|现在|目前|現在|而家|幾多個")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # why: these words are in almost every question and metric name; they say nothing about which figure.
-_NOISE = re.compile(r"[\s\d，。？！、：；“”（）()?!,.]|深圳|上海|全国|多少|目标|是多|人数|数量|规划|十四五|十三五|期末|年")
+_NOISE = re.compile(
+    r"[\s\d，。？！、：；“”（）()?!,.]|深圳|上海|全国|多少|目标|是多|人数|数量|规划|十四五|十三五|期末|年"
+)
 _OPTION_WORDS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5}
 _CIRCLED = {"①": 1, "②": 2, "③": 3, "④": 4, "⑤": 5}
 
@@ -384,6 +386,15 @@ def _summaries_for(card: TopicCard, region: str, svc: KnowledgeService) -> list[
         if doc_region == region:
             matching.append((text, source))
     return matching
+
+
+def compose_region_not_covered(templates: Templates, city: str) -> Answer:
+    """For a region the sources do not cover, with no topic to go on."""
+    return Answer(
+        templates.text("utter_part_region_not_covered", city=city)
+        + "\n"
+        + templates.text("utter_part_others_available", regions=_join(SUPPORTED_REGIONS[:2]), example="深圳")
+    )
 
 
 def compose_search_answer(svc: KnowledgeService, templates: Templates, text: str, min_score: float) -> Answer | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Dict, List
 
 from rasa_sdk import Tracker
@@ -10,7 +11,12 @@ from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import KnowledgeAction
-from actions.composer import compose_search_answer
+from actions.composer import (
+    SUPPORTED_REGIONS,
+    compose_region_not_covered,
+    compose_search_answer,
+    compose_topic_answer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +27,9 @@ MIN_OPTION_CONFIDENCE = 0.15
 # why: on our corpus good matches score 15-60 while unrelated questions (股票推荐, 失业金怎么领 matching
 # only unemployment-rate figures) score up to ~9 (measured with python -m knowledge search --json).
 MIN_SEARCH_SCORE = 10.0
+# why: a follow-up is short; a long unclear message is a new question for search.
+FOLLOWUP_MAX_CHARS = 12
+PERIOD_HINT = re.compile(r"十三五|十四五|20[12]\d|去年|目标|实际|完成")
 
 
 class ActionClarifyOrSearch(KnowledgeAction):
@@ -45,9 +54,20 @@ class ActionClarifyOrSearch(KnowledgeAction):
             return [SlotSet("last_options", options)]
 
         text = tracker.latest_message.get("text") or ""
-        answer = await self.in_thread(
-            compose_search_answer, self.service, self.templates(tracker, domain), text, MIN_SEARCH_SCORE
-        )
+        templates = self.templates(tracker, domain)
+        regions = self.service.regions_in(text)
+        topic_id = tracker.get_slot("topic")
+        if regions and regions[0] not in SUPPORTED_REGIONS:
+            # why: never answer a Beijing question with a Shenzhen passage.
+            self.send(dispatcher, compose_region_not_covered(templates, regions[0]))
+            return []
+        if topic_id and len(text) <= FOLLOWUP_MAX_CHARS and (regions or PERIOD_HINT.search(text)):
+            # why: "深圳是多少" / "2024年的呢" after an answer is a follow-up the model was unsure of.
+            question = self.question(tracker, follow_up=True)
+            answer = await self.in_thread(compose_topic_answer, self.service, templates, topic_id, question)
+            self.send(dispatcher, answer)
+            return []
+        answer = await self.in_thread(compose_search_answer, self.service, templates, text, MIN_SEARCH_SCORE)
         if answer is None:
             dispatcher.utter_message(response="utter_default")
             return []

@@ -35,6 +35,8 @@ _ID_CARD_15 = re.compile(r"(?<!\d)[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?!\d)")
 # why: bank cards are 16-19 digits, often typed in groups of four.
 _BANK_CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){15,18}\d(?!\d)")
+# why: "？？？？？？" or a wall of emoji adds nothing but confuses the classifier; keep one.
+_REPEATS = re.compile(r"([^\w\s])\1{2,}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
@@ -80,7 +82,7 @@ def clean_user_text(text: object, max_chars: int = MAX_CHARS) -> Cleaned:
     """Make a resident's message safe to hand to Rasa (see the module docstring)."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
-    text = _CONTROL.sub("", text).strip()
+    text = _REPEATS.sub(r"\1", _CONTROL.sub("", text)).strip()
     truncated = len(text) > max_chars
     if truncated:
         text = text[:max_chars]
