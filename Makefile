@@ -83,6 +83,10 @@ test: kb train validate ## run the whole test suite (installs, builds and trains
 	$(PY) -m ruff check bot actions knowledge tests
 	BOT_MODEL=$(MODEL) $(PY) -m pytest -q
 
+.PHONY: eval
+eval: install ## run the evaluation set through the running bot's REST channel (start it with make run)
+	$(PY) -m tests.eval.runner --url $${BOT_URL:-http://localhost:5005/webhooks/rest/webhook}
+
 .PHONY: shell
 shell: install ## talk to the bot in the terminal (rasa shell, embedded defaults)
 	$(RASA) shell --model $(MODEL) --endpoints endpoints.yml

@@ -61,7 +61,9 @@ class KnowledgeAction(Action, abc.ABC):
         hygiene = (message.get("metadata") or {}).get("hygiene") or {}
         text = message.get("text") or ""
         has_pii = bool(hygiene.get("pii")) or any(m in text for m in ("[身份证号]", "[手机号]", "[银行卡号]"))
-        period = entities.get("period")
+        entity_list = message.get("entities", [])
+        periods = list(dict.fromkeys(e.get("value") for e in entity_list if e.get("entity") == "period"))
+        period = periods[0] if periods else None
         if period is None and follow_up:
             period = tracker.get_slot("period")
         carried = tracker.get_slot("region") if not entities.get("region") else None
@@ -70,6 +72,7 @@ class KnowledgeAction(Action, abc.ABC):
             region=entities.get("region"),
             carried_region=carried,
             period=period,
+            more_periods=tuple(p for p in periods[1:] if p),
             has_pii=has_pii,
         )
 

@@ -82,6 +82,7 @@ class Question:
     region: str | None = None  # region named in this message (entity), canonical or other city
     carried_region: str | None = None  # region slot from earlier turns
     period: str | None = None  # period entity of this message (or carried, for follow-ups)
+    more_periods: tuple[str, ...] = ()  # further period entities of the same message ("2024年…十四五…")
     has_pii: bool = False
     today: _dt.date = field(default_factory=_dt.date.today)
 
@@ -105,6 +106,8 @@ def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | No
             return None, f"{year}年"
     if period in PERIOD_CODES:
         codes = PERIOD_CODES[period]
+        for more in question.more_periods:
+            codes = codes + tuple(c for c in PERIOD_CODES.get(more, ()) if c not in codes)
         if codes != TARGET_PERIODS and _TARGET_CUE.search(question.text):
             # why: "2024年实际多少，目标又是多少" asks for both.
             codes = codes + TARGET_PERIODS
@@ -192,8 +195,9 @@ def _select_facts(
         if fact.display in fact.metric:
             # why: a fact that only names something ("15分钟社保服务圈") adds no figure to a list.
             continue
-        # why: the plan states some figures twice (body text and table) under different metric names.
-        keys = {(fact.metric, fact.period), (fact.value + fact.unit, fact.period)}
+        # why: the plan states some figures twice (body text and table, or as the 十三五 result and
+        # the 2020 base) under different names; one line per figure.
+        keys = {(fact.metric, fact.period), (fact.value + fact.unit, "")}
         if keys & seen:
             continue
         seen |= keys
@@ -399,10 +403,20 @@ def compose_region_not_covered(templates: Templates, city: str) -> Answer:
 
 def compose_search_answer(svc: KnowledgeService, templates: Templates, text: str, min_score: float) -> Answer | None:
     """Answer from the best-matching passage or fact, or None when nothing is good enough."""
-    hits = svc.search(text, limit=3)
+    hits = svc.search(text, limit=5)
     if not hits or hits[0].score < min_score:
         return None
     best = hits[0]
-    lines = [templates.text("utter_part_search_intro"), best.text]
-    lines.append(templates.text("utter_part_source", citation=_citation([best.source])))
+    # why: "养老、工伤、失业参保人数分别多少" matches several facts about equally well; list them.
+    chosen = [best] + [h for h in hits[1:] if h.kind == "fact" and best.kind == "fact" and h.score >= 0.8 * best.score]
+    lines = [templates.text("utter_part_search_intro"), *(h.text for h in chosen[:3])]
+    lines.append(templates.text("utter_part_source", citation=_citation([h.source for h in chosen[:3]])))
     return Answer("\n".join(lines), best.topics[0] if best.topics else None)
+
+
+def card_relevance(svc: KnowledgeService, card: TopicCard, text: str) -> int:
+    """How well a card's own facts and aliases match the question (best character-bigram overlap)."""
+    bigrams = _bigrams(text)
+    scores = [relevance(f, bigrams) for f in svc.facts_for_topic(card.id)]
+    scores += [len(bigrams & _bigrams(alias)) for alias in card.aliases]
+    return max(scores, default=0)

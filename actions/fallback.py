@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.base import KnowledgeAction
 from actions.composer import (
     SUPPORTED_REGIONS,
+    card_relevance,
     compose_region_not_covered,
     compose_search_answer,
     compose_topic_answer,
@@ -47,13 +48,24 @@ class ActionClarifyOrSearch(KnowledgeAction):
             card = await self.in_thread(self.service.topic_for_intent, entry.get("name"))
             if card is not None and entry.get("confidence", 0) >= MIN_OPTION_CONFIDENCE:
                 cards.append((card, entry["confidence"]))
+        text = tracker.latest_message.get("text") or ""
+        if len(cards) >= 2:
+            # why: when one candidate's own figures or aliases clearly match the words used
+            # ("技能人材总量" -> 技能人才总量), answer it instead of asking.
+            scored = sorted(((card_relevance(self.service, c, text), c) for c, _ in cards), key=lambda x: -x[0])
+            if scored[0][0] >= 3 and scored[0][0] - scored[1][0] >= 2:
+                answer = await self.in_thread(
+                    compose_topic_answer, self.service, self.templates(tracker, domain), scored[0][1].id,
+                    self.question(tracker),
+                )
+                self.send(dispatcher, answer)
+                return [SlotSet("topic", scored[0][1].id), SlotSet("last_options", None)]
         if len(cards) >= 2 and cards[0][1] - cards[1][1] <= AMBIGUITY_GAP:
             options = [{"kind": "topic", "value": card.id, "title": card.name} for card, _ in cards[:3]]
             buttons = [{"title": o["title"], "payload": str(i)} for i, o in enumerate(options, 1)]
             dispatcher.utter_message(response="utter_clarify", buttons=buttons)
             return [SlotSet("last_options", options)]
 
-        text = tracker.latest_message.get("text") or ""
         templates = self.templates(tracker, domain)
         regions = self.service.regions_in(text)
         topic_id = tracker.get_slot("topic")

@@ -16,6 +16,11 @@ from rasa.shared.nlu.training_data.message import Message
 from bot.sanitize import MASKS
 
 # why: a bare digit (or ① / 第二个) is always the choice of a numbered option; a model should not guess it.
+# why: requests to cheat are refused by rule, whatever topic words they also contain.
+_FRAUD = re.compile(
+    r"骗保|騙保|骗取|騙取|伪造|偽造|造假|做假|假的?(?:证明|證明|材料|合同|记录|記錄|病历|病歷|发票|發票)|"
+    r"假嘅|整[张張个個份]假|弄[个個张張份]假|装作|裝作|冒领|冒領|虚报|虛報|编造|編造|捏造|套取"
+)
 _OPTION = re.compile(r"^\s*(?:[1-9]|[①②③④⑤]|第[一二三四五][个個項项]?|选\s*[1-9])\s*[.。．]?\s*$")
 
 
@@ -26,6 +31,7 @@ class IntentGuard(GraphComponent, IntentClassifier):
     * A message whose personal numbers were masked by the channel (``[身份证号]`` …) and that is not
       a topic question becomes ``ask_personal_record``, whose answer warns about personal data.
     * A bare option number becomes ``select_option``.
+    * A request to cheat (骗保, 伪造材料, 假证明 …) becomes ``request_fraud``.
     """
 
     @classmethod
@@ -34,7 +40,12 @@ class IntentGuard(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        return {"topic_prefix": "ask_", "personal_intent": "ask_personal_record", "option_intent": "select_option"}
+        return {
+            "topic_prefix": "ask_",
+            "personal_intent": "ask_personal_record",
+            "option_intent": "select_option",
+            "fraud_intent": "request_fraud",
+        }
 
     def __init__(self, config: Dict[str, Any]) -> None:
         self._config = config
@@ -55,6 +66,8 @@ class IntentGuard(GraphComponent, IntentClassifier):
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY) or ""
             if _OPTION.match(text):
                 self._set(message, self._config["option_intent"])
+            elif _FRAUD.search(text):
+                self._set(message, self._config["fraud_intent"])
             elif any(mask in text for mask in MASKS) and not intent.startswith(self._config["topic_prefix"]):
                 self._set(message, self._config["personal_intent"])
         return messages
