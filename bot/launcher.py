@@ -1,6 +1,7 @@
 """Start the action server and the Rasa server (plus the web pages when present), supervise them.
 
-``python -m bot.launcher --model models/x.tar.gz`` is what ``make run`` calls. It prints the URLs
+``python -m bot.launcher --model models/x.tar.gz`` is what ``make run`` calls. It refuses a model whose
+manifest does not match (:func:`bot.signing.verify_model`; ``make train`` signs), prints the URLs
 once every service answers, logs to the console, and on Ctrl-C (or SIGTERM) stops every child
 process group; children also die with the launcher (PR_SET_PDEATHSIG), so none is left behind.
 Tests use :class:`Service` and :func:`bot_services` to start the same processes on free ports.
@@ -23,10 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from bot.signing import ModelRejected, verify_model
+
 logger = logging.getLogger("launcher")
 
 ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1
+# why: a resident's message is at most a few kilobytes; Sanic's default accepts 100 MB per request.
+REQUEST_MAX_SIZE = 64 * 1024
 
 
 def free_port() -> int:
@@ -104,6 +109,9 @@ def bot_services(
         "RASA_TELEMETRY_ENABLED": "false",
         **(extra_env or {}),
     }
+    # why: Sanic reads SANIC_* variables into the app config: bodies over this get 413. Rasa only —
+    # the action server receives whole trackers, which grow past 64 KB in a long conversation.
+    rasa_env = {"SANIC_REQUEST_MAX_SIZE": os.environ.get("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_SIZE)), **env}
     rasa_args = [
         str(bin_dir / "rasa"), "run", "--model", model, "--port", str(rasa_port),
         "--credentials", os.environ.get("RASA_CREDENTIALS", "credentials.yml"),
@@ -130,7 +138,7 @@ def bot_services(
             rasa_args,
             f"http://127.0.0.1:{rasa_port}/webhooks/rest/",
             f"http://localhost:{rasa_port}/webhooks/rest/webhook",
-            env,
+            rasa_env,
             log("rasa"),
         ),
     ]
@@ -184,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-pages", action="store_true", help="do not start the web pages")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        verify_model(args.model)
+    except ModelRejected as error:
+        logger.error("refusing to start: %s", error)
+        return 1
 
     services = bot_services(args.model, args.rasa_port, args.action_port)
     if not args.no_pages:

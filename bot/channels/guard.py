@@ -1,32 +1,97 @@
 """A wrapper around Rasa's ``on_new_message`` that every channel of ours uses.
 
-It cleans the text (``bot.sanitize``) before Rasa parses, logs or stores it, and
-records what was done in the message metadata (``hygiene``) so that actions can
-warn about personal data without ever seeing it.
+Contract of :func:`guarded` (one resident message in, at least one answer out):
+
+1. the text is cleaned (``bot.sanitize``: PII masked, ``/intent`` neutralised, length cut) before
+   Rasa parses, logs or stores it, and what was done is recorded in the metadata (``hygiene``) so
+   that actions can warn about personal data without ever seeing it; a conversation id that itself
+   holds personal data is replaced by a keyed pseudonym (:func:`bot.sanitize.safe_sender_id`);
+2. client-supplied metadata is reduced to the ``web`` key with PII masked; ``wechat`` metadata is
+   kept only when the WeChat channel built it itself (``trusted_metadata``);
+3. a per-conversation token bucket (:mod:`bot.ratelimit`) stops floods: over the limit the resident
+   gets the polite ``rate_limited`` reply and Rasa is not called;
+4. never silence: when the turn raises (tracker store or lock store down) or produces no bot message
+   (action server unreachable: Rasa logs the error and carries on without the action's messages),
+   the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
-from typing import Any, Awaitable, Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from bot.sanitize import clean_user_text
+from bot.ratelimit import RateLimiter, limiter_from_env
+from bot.sanitize import clean_user_text, mask_pii, safe_sender_id
 
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+REPLIES_PATH = Path(__file__).with_name("replies.yml")
+_METADATA_DEPTH = 3
+_METADATA_ITEMS = 20
+_METADATA_CHARS = 500
 
 
-def guard_message(message: UserMessage) -> UserMessage:
-    """Clean ``message.text`` in place and annotate its metadata; returns the message."""
+@lru_cache(maxsize=1)
+def replies() -> Dict[str, str]:
+    """``replies.yml`` (read once, on first use)."""
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load(REPLIES_PATH.read_text(encoding="utf-8")) or {}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+@lru_cache(maxsize=1)
+def default_limiter() -> RateLimiter:
+    """The process-wide limiter (from the environment, built on first use)."""
+    return limiter_from_env()
+
+
+def conversation_tag(sender_id: Any) -> str:
+    """A short, non-reversible tag of a conversation id for logs."""
+    return hashlib.sha256(str(sender_id).encode("utf-8")).hexdigest()[:10]
+
+
+def clean_metadata(value: Any, depth: int = 0) -> Any:
+    """JSON-like ``value`` with PII masked in every string, bounded in depth, items and length."""
+    if isinstance(value, str):
+        return mask_pii(value[:_METADATA_CHARS])[0]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        masked, kinds = mask_pii(str(value))
+        return masked if kinds else value
+    if depth >= _METADATA_DEPTH:
+        return None
+    if isinstance(value, dict):
+        items = list(value.items())[:_METADATA_ITEMS]
+        return {mask_pii(str(k)[:64])[0]: clean_metadata(v, depth + 1) for k, v in items}
+    if isinstance(value, (list, tuple)):
+        return [clean_metadata(v, depth + 1) for v in list(value)[:_METADATA_ITEMS]]
+    return None
+
+
+def guard_message(message: UserMessage, trusted_metadata: bool = False) -> UserMessage:
+    """Clean ``message`` in place (text, conversation id, metadata); returns the message."""
     cleaned = clean_user_text(message.text)
     message.text = cleaned.text
+    if isinstance(message.sender_id, str):
+        message.sender_id = safe_sender_id(message.sender_id)
     metadata = message.metadata if isinstance(message.metadata, dict) else {}
-    # why: client-supplied metadata is untrusted; keep only our own annotations.
+    kept: Dict[str, Any] = {}
+    if "web" in metadata:
+        kept["web"] = clean_metadata(metadata["web"])
+    if trusted_metadata and "wechat" in metadata:
+        # why: built by the WeChat channel from WeChat's own fields, never by a client.
+        kept["wechat"] = metadata["wechat"]
     message.metadata = {
-        **{k: v for k, v in metadata.items() if k in {"wechat", "web"}},
+        **kept,
         "hygiene": {
             "pii": list(cleaned.pii_kinds),
             "truncated": cleaned.truncated,
@@ -36,10 +101,65 @@ def guard_message(message: UserMessage) -> UserMessage:
     return message
 
 
-def guarded(on_new_message: OnNewMessage) -> OnNewMessage:
-    """Return an ``on_new_message`` that cleans every message first."""
+def _sent(output: OutputChannel | None) -> int | None:
+    """How many bot messages ``output`` has delivered so far, when it can tell."""
+    messages = getattr(output, "messages", None)
+    if isinstance(messages, list):
+        return len(messages)
+    count = getattr(output, "sent_count", None)
+    return count if isinstance(count, int) else None
+
+
+async def _say(output: OutputChannel | None, recipient: str, name: str) -> None:
+    if output is None:
+        return
+    try:
+        await output.send_text_message(recipient, replies()[name])
+    except Exception:  # noqa: BLE001 - the channel itself is broken; nothing more we can do
+        logger.warning("could not deliver the %s reply", name, exc_info=True)
+
+
+def guarded(
+    on_new_message: OnNewMessage, clean: bool = True, limiter: RateLimiter | None = None
+) -> OnNewMessage:
+    """Return an ``on_new_message`` that keeps the module's contract.
+
+    ``clean=False`` is for the WeChat channel, which cleans resident texts itself (with
+    ``trusted_metadata``) and sends trusted ``/intent`` messages for menu clicks and events.
+    """
 
     async def handler(message: UserMessage) -> Any:
-        return await on_new_message(guard_message(message))
+        if clean:
+            guard_message(message)
+        elif isinstance(message.sender_id, str):
+            message.sender_id = safe_sender_id(message.sender_id)
+        output = message.output_channel
+        recipient = message.sender_id
+        bucket = limiter or default_limiter()
+        if bucket.enabled:
+            allowed = (
+                await asyncio.to_thread(bucket.allow, str(recipient))
+                if bucket.blocking
+                else bucket.allow(str(recipient))
+            )
+            if not allowed:
+                logger.info("rate limit: conversation %s over its limit", conversation_tag(recipient))
+                await _say(output, recipient, "rate_limited")
+                return None
+        before = _sent(output)
+        try:
+            result = await on_new_message(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the resident must get an answer whatever broke
+            # why: the text was masked above, so the traceback cannot carry personal data.
+            logger.exception("turn failed for conversation %s", conversation_tag(recipient))
+            await _say(output, recipient, "unavailable")
+            return None
+        if before is not None and _sent(output) == before:
+            logger.warning("turn for conversation %s produced no reply (action server down?); "
+                           "sent the fallback", conversation_tag(recipient))
+            await _say(output, recipient, "unavailable")
+        return result
 
     return handler

@@ -8,6 +8,7 @@ Differences from Rasa's ``SocketIOInput`` (the events and their payloads are unc
   an ``emit`` parameter, so the widget never saw them;
 * ``session_request`` awaits ``enter_room`` (a coroutine in python-socketio 5.x), so replies sent to
   the session room reach the browser;
+* only the ``web`` key of client metadata is passed on (never ``wechat``);
 * malformed ``session_request`` / ``user_uttered`` payloads (not an object, odd session ids) are
   ignored or replaced instead of raising inside the socket.io server.
 """
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 # why: the widget sends uuid4().hex; anything else that is short and plain is accepted too, so
 # session ids never carry markup or unbounded data into the tracker store.
+MAX_MESSAGE_BYTES = 64 * 1024
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -38,13 +40,28 @@ def valid_session_id(value: Any) -> str | None:
 
 
 class WidgetOutput(SocketIOOutput):
-    """``SocketIOOutput`` whose custom JSON is sent as the data of ``bot_uttered``."""
+    """``SocketIOOutput`` whose custom JSON is sent as the data of ``bot_uttered``.
+
+    ``sent_count`` counts the messages of this turn, so the guard can tell silence from an answer.
+    ``room`` is the browser's session room: replies go there even when the guard stored the
+    conversation under a pseudonym (a session id that looks like a phone number).
+    """
+
+    def __init__(self, sio: Any, bot_message_evt: str, room: str | None = None) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.sent_count = 0
+        self.room = room
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        self.sent_count += 1
+        await super()._send_message(self.room or socket_id, response)
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
+        self.sent_count += 1
         payload = {k: v for k, v in json_message.items() if k != "room"}
-        await self.sio.emit(self.bot_message_evt, payload, room=recipient_id)
+        await self.sio.emit(self.bot_message_evt, payload, room=self.room or recipient_id)
 
 
 class SocketIOChannel(SocketIOInput):
@@ -64,6 +81,9 @@ class SocketIOChannel(SocketIOInput):
         blueprint = super().blueprint(handle)
         sio = self.sio
         assert sio is not None  # set by super().blueprint
+        # why: engine.io accepts 1 MB per message by default; a resident's message is at most 500
+        # characters once cleaned, so anything near this limit is abuse (frames over it are dropped).
+        sio.eio.max_http_buffer_size = MAX_MESSAGE_BYTES
 
         # why: registering again for the same event replaces Rasa's handlers (python-socketio keeps
         # one handler per event and namespace); the behaviour is Rasa's apart from the fixes above.
@@ -95,14 +115,18 @@ class SocketIOChannel(SocketIOInput):
                     metadata = json.loads(metadata)
                 except ValueError:
                     metadata = {}
+            if not isinstance(metadata, dict):
+                metadata = {}
+            # why: a browser must not pass itself off as another channel (e.g. ``wechat`` metadata).
+            metadata = {"web": metadata["web"]} if isinstance(metadata.get("web"), dict) else {}
             message = data.get("message", "")
             await handle(
                 UserMessage(
                     message if isinstance(message, str) else "",
-                    WidgetOutput(sio, self.bot_message_evt),
+                    WidgetOutput(sio, self.bot_message_evt, room=sender_id),
                     sender_id,
                     input_channel=self.name(),
-                    metadata=metadata if isinstance(metadata, dict) else {},
+                    metadata=metadata,
                 )
             )
 

@@ -46,7 +46,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply, TransferCustomerServiceReply
 from wechatpy.utils import WeChatSigner
 
-from bot.channels.guard import guard_message
+from bot.channels.guard import guard_message, guarded
 from bot.channels.wechat_client import WeChatClient, mask_openid
 from bot.channels.wechat_settings import WeChatSettings
 from bot.channels.wechat_store import WeChatStore, store_from_url
@@ -322,7 +322,8 @@ class WeChatInput(InputChannel):
 
     # --- HTTP -----------------------------------------------------------------------------------
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        self._on_new_message = on_new_message
+        # why: rate limit and "never silent" for every turn; texts are cleaned in _ask (events are trusted).
+        self._on_new_message = guarded(on_new_message, clean=False)
         webhook = Blueprint("wechat_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
@@ -731,7 +732,7 @@ class WeChatInput(InputChannel):
             text, output, openid, input_channel=self.name(), metadata=dict(meta)
         )
         if not trusted:
-            guard_message(user_message)
+            guard_message(user_message, trusted_metadata=True)
         await self._on_new_message(user_message)
         rendered = render_messages(output.messages)
         options = rendered.options or fallback_options

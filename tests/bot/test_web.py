@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 
 from bot.feedback import AppStore
-from bot.web import MAX_BODY, SOCKET_IO_CLIENT, RateLimiter, WebSettings, create_app
+from bot.web import MAX_BODY, SOCKET_IO_CLIENT, RateLimiter, WebSettings, create_app, main
 
 FEEDBACK = {
     "session_id": "abc123",
@@ -256,3 +256,9 @@ def test_socket_io_client_is_served_locally(store):
 def test_nothing_else_is_served(store, path):
     status, _, _ = call(app_for(store), "GET", path, origin=None)
     assert status == 404
+
+
+def test_production_start_refuses_without_handoff_key(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.delenv("HANDOFF_KEY", raising=False)
+    assert main(["--port", "0"]) == 2

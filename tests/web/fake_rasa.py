@@ -1,0 +1,71 @@
+"""A tiny Rasa-free socket.io server speaking the widget's protocol, for offline/reconnect tests.
+
+``python -m tests.web.fake_rasa --port N`` answers ``session_request`` with ``session_confirm`` (joining
+the session room, as Rasa does with session persistence) and every ``user_uttered`` with one
+``bot_uttered`` message ``{"text": "收到：<message>"}``, except:
+
+* ``选项``: a question with two quick replies (payloads ``1`` and ``2``), as Rasa's socket.io output sends;
+* ``转人工``: a text and then the custom message ``{"handoff": true}``;
+* a message starting with ``慢``: the reply comes after 1.5 s (to see the typing indicator).
+
+``GET /`` answers ``ok`` for readiness checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import uuid
+
+import socketio
+from aiohttp import web
+
+logger = logging.getLogger(__name__)
+
+
+def create_app() -> web.Application:
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+    app = web.Application()
+    sio.attach(app)
+
+    @sio.on("session_request")
+    async def session_request(sid, data):
+        session_id = (data or {}).get("session_id") or uuid.uuid4().hex
+        await sio.enter_room(sid, session_id)
+        await sio.emit("session_confirm", session_id, room=sid)
+
+    @sio.on("user_uttered")
+    async def user_uttered(sid, data):
+        message = str(data.get("message", ""))
+        room = data["session_id"]
+        if message == "选项":
+            options = (("社保卡", "1"), ("就业", "2"))
+            quick = [{"content_type": "text", "title": t, "payload": p} for t, p in options]
+            await sio.emit("bot_uttered", {"text": "您想了解的是哪一个？", "quick_replies": quick}, room=room)
+            return
+        if message == "转人工":
+            await sio.emit("bot_uttered", {"text": "好的，正在为您转人工服务。"}, room=room)
+            await sio.emit("bot_uttered", {"handoff": True}, room=room)
+            return
+        if message.startswith("慢"):
+            await asyncio.sleep(1.5)
+        await sio.emit("bot_uttered", {"text": "收到：" + message}, room=room)
+
+    async def health(_request):
+        return web.Response(text="ok")
+
+    app.router.add_get("/", health)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    web.run_app(create_app(), host="127.0.0.1", port=args.port, print=None, shutdown_timeout=0.5)
+
+
+if __name__ == "__main__":
+    main()
