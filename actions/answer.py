@@ -72,7 +72,11 @@ class ActionSelectOption(KnowledgeAction):
     ) -> List[Dict[str, Any]]:
         options = tracker.get_slot("last_options") or []
         choice = parse_option(tracker.latest_message.get("text") or "")
-        if not options or choice is None or not 1 <= choice <= len(options):
+        if choice is None:
+            # why: the model can mistake text holding a digit ("<img src=x onerror=alert(1)>") for a choice.
+            dispatcher.utter_message(response="utter_default")
+            return []
+        if not options or not 1 <= choice <= len(options):
             dispatcher.utter_message(response="utter_option_unknown")
             return []
         option = options[choice - 1]

@@ -113,3 +113,8 @@ def test_handoff_tells_the_channel(domain):
     messages, _ = run(ActionRequestHuman(), tracker("转人工", "request_human"), domain)
     assert messages[0]["response"] == "utter_request_human"
     assert messages[1]["custom"] == {"handoff": True}
+
+
+def test_text_that_is_not_an_option_gets_the_default(service, domain):
+    messages, _ = run(ActionSelectOption(service), tracker("<img src=x onerror=alert(1)>", "select_option"), domain)
+    assert messages[0]["response"] == "utter_default"
