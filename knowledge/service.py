@@ -32,8 +32,8 @@ from sqlalchemy import inspect, select
 from knowledge import models as m
 from knowledge.db import get_engine, session_scope
 from knowledge.normalise import normalise_region as _normalise_region
-from knowledge.normalise import regions_in as _regions_in
 from knowledge.normalise import question_kind as _question_kind
+from knowledge.normalise import regions_in as _regions_in
 from knowledge.records import Channel, Fact, Hit, Source, TopicCard
 from knowledge.search import SearchIndex, shared_tokenizer
 from knowledge.settings import Settings, get_settings
