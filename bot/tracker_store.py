@@ -1,0 +1,157 @@
+"""The conversation tracker store for several instances, and the SQL it needs around it.
+
+Contract:
+
+* :class:`ResilientSQLTrackerStore` is Rasa's ``SQLTrackerStore`` (same ``events`` table, same
+  endpoint keys: ``dialect``, ``url``, ``port``, ``db``, ``username``, ``password``) that survives a
+  database restart: its engine pings pooled connections before use, and ``retrieve`` / ``save`` retry
+  connection errors for up to ``retry_seconds`` (default 20, env ``TRACKER_DB_RETRY_SECONDS``).
+  Rasa wraps every tracker store in ``FailSafeTrackerStore``, which on an error answers from an empty
+  in-memory store: the conversation would restart and the turn's events would never reach
+  PostgreSQL. Retrying here keeps a short outage invisible except for latency.
+* :func:`ensure_indexes` creates, idempotently, the indexes Rasa's queries need beyond the
+  single-column ``sender_id`` index that Rasa 3.6 creates (see :data:`INDEXES`).
+* :func:`tracker_db_url` resolves the tracker database from the environment the same way for the
+  servers, ``python -m bot.ops`` and the tests.
+
+Registered in ``deploy/endpoints.prod.yml`` as ``type: bot.tracker_store.ResilientSQLTrackerStore``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
+
+import sqlalchemy as sa
+import sqlalchemy.exc
+import sqlalchemy.orm
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+# why: Rasa 3.6.21 indexes ``sender_id`` alone (``ix_events_sender_id``). Every turn first looks up
+# max(timestamp) of the conversation's ``session_started`` events: with the sender index alone that
+# reads every event the conversation ever had (all sessions); the composite index answers it with
+# an index-only scan and also serves the second query (events since that timestamp). ``timestamp``
+# serves the retention job. Nothing more: each index costs a write on every stored event.
+INDEXES = (
+    ("ix_events_sender_type_ts", "events (sender_id, type_name, timestamp)"),
+    ("ix_events_timestamp", "events (timestamp)"),
+)
+
+
+def tracker_db_url(env: Mapping[str, str] | None = None) -> sa.engine.URL:
+    """The tracker database: ``TRACKER_DB_URL``, else ``TRACKER_DB_HOST``/... parts, else SQLite ``TRACKER_DB``."""
+    env = os.environ if env is None else env
+    if env.get("TRACKER_DB_URL"):
+        return sa.engine.make_url(env["TRACKER_DB_URL"])
+    if env.get("TRACKER_DB_HOST"):
+        return sa.engine.URL.create(
+            "postgresql",
+            username=env.get("TRACKER_DB_USER") or None,
+            password=env.get("TRACKER_DB_PASSWORD") or None,
+            host=env["TRACKER_DB_HOST"],
+            port=int(env.get("TRACKER_DB_PORT") or 5432),
+            database=env.get("TRACKER_DB_NAME") or "renshe_tracker",
+        )
+    path = Path(env.get("TRACKER_DB") or "var/tracker.db")
+    return sa.engine.make_url(f"sqlite:///{path if path.is_absolute() else ROOT / path}")
+
+
+def ensure_indexes(engine: sa.engine.Engine) -> list[str]:
+    """Create the missing :data:`INDEXES` on ``events`` (which must exist); returns their names."""
+    created = []
+    existing = {index["name"] for index in sa.inspect(engine).get_indexes("events")}
+    for name, columns in INDEXES:
+        if name in existing:
+            continue
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}"))
+            created.append(name)
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as error:
+            # why: two instances starting together may race on the catalogue; the other one won.
+            logger.info("index %s created concurrently elsewhere (%s)", name, type(error).__name__)
+    return created
+
+
+def create_tables(engine: sa.engine.Engine) -> None:
+    """Rasa's ``events`` table (and its own ``sender_id`` index) when missing."""
+    SQLTrackerStore.Base.metadata.create_all(engine)
+
+
+def _retryable(error: Exception) -> bool:
+    if isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return True
+    return isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
+
+
+class ResilientSQLTrackerStore(SQLTrackerStore):
+    """``SQLTrackerStore`` with pre-pinged connections, retries and our indexes (module docstring)."""
+
+    def __init__(
+        self,
+        domain: Any = None,
+        dialect: str = "sqlite",
+        host: str | None = None,
+        port: int | None = None,
+        db: str = "rasa.db",
+        username: str | None = None,
+        password: str | None = None,
+        event_broker: Any = None,
+        login_db: str | None = None,
+        query: dict | None = None,
+        retry_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # why: an empty ${TRACKER_DB_PASSWORD} (trust or peer auth) must mean "no password".
+        super().__init__(domain, dialect, host, port, db, username or None, password or None, event_broker,
+                         login_db, query, **kwargs)
+        url = self.engine.url
+        self.engine.dispose()
+        # why: pre-ping replaces connections that died with a database restart before a query uses them.
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        self.retry_seconds = float(
+            retry_seconds if retry_seconds is not None else os.environ.get("TRACKER_DB_RETRY_SECONDS", 20)
+        )
+        try:
+            ensure_indexes(self.engine)
+        except sa.exc.SQLAlchemyError:
+            logger.exception("tracker store: could not create indexes (run python -m bot.ops db-index)")
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                return await call()
+            except sa.exc.SQLAlchemyError as error:
+                if not _retryable(error) or time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("tracker store: %s failed (%s); retrying in %.1fs", what, type(error).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def retrieve(self, sender_id: str):
+        return await self._retrying("retrieve", lambda: super(ResilientSQLTrackerStore, self).retrieve(sender_id))
+
+    async def retrieve_full_tracker(self, conversation_id: str):
+        return await self._retrying(
+            "retrieve_full_tracker",
+            lambda: super(ResilientSQLTrackerStore, self).retrieve_full_tracker(conversation_id),
+        )
+
+    async def save(self, tracker) -> None:
+        # why: safe to repeat: save() appends only the events the table does not have yet.
+        await self._retrying("save", lambda: super(ResilientSQLTrackerStore, self).save(tracker))
+
+    async def keys(self):
+        return await self._retrying("keys", lambda: super(ResilientSQLTrackerStore, self).keys())
