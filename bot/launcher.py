@@ -14,6 +14,7 @@ import ctypes
 import importlib.util
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -198,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("refusing to start: %s", error)
         return 1
 
+    if not args.no_pages and importlib.util.find_spec("bot.console") and not os.environ.get("RASA_API_TOKEN"):
+        # why: the trainer console needs the bot's HTTP API ("try a sentence", activation); it is
+        # never open, so a random token is made for this run and shared with the console only.
+        os.environ["RASA_API_TOKEN"] = secrets.token_urlsafe(32)
+    os.environ.setdefault("RASA_URL", f"http://localhost:{args.rasa_port}")
     services = bot_services(args.model, args.rasa_port, args.action_port)
     if not args.no_pages:
         services += page_services()

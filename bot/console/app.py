@@ -1,0 +1,966 @@
+"""The trainer console web app (aiohttp, server-rendered Jinja2 pages in Chinese, plain CSS).
+
+Contract:
+- ``GET /healthz`` and the sign-in page (``GET``/``POST /login``) are the only routes open without a
+  session (:data:`PUBLIC`); every other route — including unknown paths — answers a request without a
+  valid session with a redirect to ``/login`` (GET/HEAD) or ``401`` (anything else), before any
+  handler runs. Each route declares the permission it needs (:func:`bot.console.auth.can`); a signed-in
+  user without it gets ``403``.
+- Every POST must carry the session's CSRF token (form field ``csrf_token`` or ``X-CSRF-Token``)
+  and, when the browser sends ``Origin``, come from this site; else ``403``.
+- Every change (examples, inbox decisions, training, activation, rollback, accounts, sign-in/out) is
+  written to the audit log with who, when and what.
+- Example changes run :func:`bot.console.checks.check_example`, are written with
+  :class:`bot.console.nlu_files.NluRepository` and then validated with ``rasa data validate``; a
+  failing validation restores the files byte for byte. Changes are serialised by one lock.
+- Personal data: texts from residents and from the bot are masked where they are read (inbox, try,
+  logs); as a last line of defence every HTML/JSON response is scanned and any line that still holds
+  an ID-card, phone or bank-card number is masked (and a warning logged).
+- Responses carry a strict Content-Security-Policy (per-request nonce for the inline CSS/JS; nothing
+  from other origins), ``X-Frame-Options: DENY`` and ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import quote, urlsplit
+
+import jinja2
+from aiohttp import web
+
+from bot.console import checks
+from bot.console.auth import COOKIE_NAME, Authenticator, AuthError, can, load_secret
+from bot.console.inbox import item_key, load_inbox
+from bot.console.nlu_files import (
+    Add,
+    ConflictError,
+    Delete,
+    ExampleFormatError,
+    FileFormatError,
+    NluData,
+    NluRepository,
+    Replace,
+    domain_entities,
+    normalise_raw,
+)
+from bot.console.rasa_client import RasaClient
+from bot.console.settings import ConsoleSettings, get_settings
+from bot.console.store import ROLES, ConsoleSession, Store, StoreError, User
+from bot.console.training import TrainingError, TrainingManager
+from bot.sanitize import clean_user_text, contains_pii, mask_pii
+
+logger = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).with_name("templates")
+MIN_EXAMPLES = 20
+PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/login"), ("POST", "/login")})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ROUTES: list[tuple[str, str, Handler, str | None]] = []
+
+
+def route(method: str, path: str, permission: str | None) -> Callable[[Handler], Handler]:
+    """Register a handler; ``permission`` None means public (must then be listed in :data:`PUBLIC`)."""
+
+    def register(handler: Handler) -> Handler:
+        if permission is None and (method, path) not in PUBLIC:
+            raise AssertionError(f"{method} {path} is public but not in PUBLIC")
+        handler.console_permission = permission  # type: ignore[attr-defined]
+        _ROUTES.append((method, path, handler, permission))
+        return handler
+
+    return register
+
+
+@dataclass
+class Console:
+    """Everything the handlers share (one per application)."""
+
+    settings: ConsoleSettings
+    store: Store
+    auth: Authenticator
+    repo: NluRepository
+    rasa: RasaClient
+    training: TrainingManager
+    jinja: jinja2.Environment
+    edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    flashes: dict[int, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    status_cache: tuple[float, Any] = (0.0, None)
+    app_store_factory: Callable[[], object] | None = None
+
+
+CONSOLE = web.AppKey("console", Console)
+STARTUP_TASK = web.AppKey("startup_task", asyncio.Task)
+
+
+async def _thread(function: Callable, *args: Any, **kwargs: Any) -> Any:
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+# --- middleware ---------------------------------------------------------------------------------
+
+
+def _permission(request: web.Request) -> tuple[bool, str | None]:
+    """(is public, permission) of the matched route; unknown paths are protected ("view")."""
+    resource = request.match_info.route.resource
+    path = resource.canonical if resource is not None else ""
+    method = "GET" if request.method == "HEAD" else request.method
+    if (method, path) in PUBLIC:
+        return True, None
+    return False, getattr(request.match_info.handler, "console_permission", "view")
+
+
+def _refuse_anonymous(request: web.Request) -> web.Response:
+    if request.method in ("GET", "HEAD"):
+        target = request.rel_url.path_qs
+        raise web.HTTPSeeOther("/login" + (f"?next={quote(target)}" if target not in ("/", "/login") else ""))
+    return web.json_response({"error": "请先登录"}, status=401)
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        # why: a missing Origin is an old browser or a script; the CSRF token still guards it.
+        return origin is None
+    return urlsplit(origin).netloc == request.host
+
+
+def _security_headers(headers: Any, nonce: str) -> None:
+    headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    headers["X-Frame-Options"] = "DENY"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Cache-Control"] = "no-store"
+
+
+def mask_response_text(body: str) -> str:
+    """Mask every line of ``body`` that still holds personal data; other lines stay as they are.
+
+    # why: line by line, because mask_pii NFKC-normalises the text it changes, which would turn
+    # the page's full-width punctuation into ASCII.
+    """
+    return "\n".join(mask_pii(line)[0] if contains_pii(line) else line for line in body.split("\n"))
+
+
+@web.middleware
+async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    nonce = request["nonce"] = secrets.token_urlsafe(16)
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        _security_headers(error.headers, nonce)
+        raise
+    _security_headers(response.headers, nonce)
+    if (
+        isinstance(response, web.Response)
+        and isinstance(response.body, bytes)
+        and (response.content_type or "").startswith(("text/", "application/json"))
+    ):
+        body = response.body.decode("utf-8", errors="replace")
+        if contains_pii(body):
+            logger.warning("masked personal data that reached a response to %s", request.path)
+            response.body = mask_response_text(body).encode("utf-8")
+    return response
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    cookie = request.cookies.get(COOKIE_NAME)
+    session: ConsoleSession | None = await _thread(console.auth.load_session, cookie) if cookie else None
+    request["session"] = session
+    request["user"] = session.user if session else None
+    public, permission = _permission(request)
+    if not public:
+        if request["user"] is None:
+            return _refuse_anonymous(request)
+        if permission and not can(request["user"], permission):
+            return await render(request, "error.html", status=403, title="没有权限", message="这个操作需要管理员权限。")
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent = request.headers.get("X-CSRF-Token")
+        if sent is None and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            sent = (await request.post()).get("csrf_token")
+        if not _same_origin(request) or not console.auth.csrf_ok(session, sent if isinstance(sent, str) else None):
+            logger.warning("refused %s %s: CSRF check failed", request.method, request.path)
+            return web.Response(status=403, text="CSRF 校验失败：请刷新页面后重试。", content_type="text/plain")
+    return await handler(request)
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+
+def flash(request: web.Request, kind: str, text: str) -> None:
+    session = request.get("session")
+    if session is not None:
+        request.app[CONSOLE].flashes[session.id].append((kind, text))
+
+
+async def live_status(console: Console) -> dict:
+    """The running bot's model, cached for ten seconds (every page shows it)."""
+    at, value = console.status_cache
+    if value is not None and time.monotonic() - at < 10:
+        return value
+    reply = await console.rasa.status()
+    value = {
+        "ok": reply.ok,
+        "model": Path((reply.data or {}).get("model_file") or "").name if reply.ok else None,
+        "error": reply.error,
+    }
+    console.status_cache = (time.monotonic(), value)
+    return value
+
+
+async def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    console = request.app[CONSOLE]
+    session: ConsoleSession | None = request.get("session")
+    user: User | None = request.get("user")
+    messages = console.flashes.pop(session.id, []) if session else []
+    html = console.jinja.get_template(template).render(
+        user=user,
+        csrf_token=session.csrf_token if session else "",
+        nonce=request.get("nonce", ""),
+        messages=messages,
+        path=request.path,
+        can=lambda p: can(user, p),
+        bot=await live_status(console) if user else None,
+        **context,
+    )
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def _mask_filter(value: object) -> str:
+    return mask_pii("" if value is None else str(value))[0]
+
+
+def make_jinja() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["masked"] = _mask_filter
+    env.filters["pct"] = lambda v: "—" if v is None else f"{100 * float(v):.1f}%"
+    env.filters["f3"] = lambda v: "—" if v is None else f"{float(v):.3f}"
+    env.filters["dt"] = lambda v: "" if v is None else v.strftime("%Y-%m-%d %H:%M")
+    env.globals["css"] = (TEMPLATES / "console.css").read_text(encoding="utf-8")
+    return env
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+async def _data(console: Console) -> NluData:
+    return await _thread(console.repo.load)
+
+
+def _known_entities(console: Console) -> set[str]:
+    return domain_entities(console.settings.domain_path)
+
+
+def _confusions(console: Console, runs: int = 5) -> dict[str, dict[str, Any]]:
+    """Examples misclassified on the held-out fold in the last ``runs`` finished runs, by normalised text."""
+    found: dict[str, dict[str, Any]] = {}
+    done = [r for r in console.store.runs(limit=50) if r.status == "done"][:runs]
+    for run in done:
+        candidate = (run.report.get("heldout") or {}).get("candidate") or {}
+        for error in candidate.get("errors", []):
+            key = checks.normalise(error.get("text", ""))
+            entry = found.setdefault(key, {"count": 0, "predicted": Counter(), "intent": error.get("intent")})
+            entry["count"] += 1
+            entry["predicted"][error.get("predicted")] += 1
+    for entry in found.values():
+        entry["runs"] = len(done)
+        entry["predicted"] = ", ".join(str(k) for k, _ in entry["predicted"].most_common(2))
+    return found
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    data = await request.post()
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+@dataclass
+class ChangeOutcome:
+    ok: bool
+    pending: dict | None = None
+    errors: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    validated: bool = False
+
+
+async def apply_change(
+    request: web.Request,
+    changes: list,
+    checked: list[tuple[str, str, tuple[str, int] | None]],
+    confirmed: bool,
+    audit_action: str,
+    audit_target: str,
+    detail: dict,
+) -> ChangeOutcome:
+    """Check, write, validate (reverting on failure) and audit one change of the NLU files.
+
+    ``checked`` lists (raw, intent, ignore) for every example the change adds or rewrites.
+    Near-duplicates without ``confirmed`` give back a ``pending`` description instead of writing.
+    """
+    console = request.app[CONSOLE]
+    user: User = request["user"]
+    async with console.edit_lock:
+        data = await _data(console)
+        entities = await _thread(_known_entities, console)
+        errors: list[str] = []
+        near: list = []
+        for raw, intent, ignore in checked:
+            result = checks.check_example(raw, intent, data, entities, ignore=ignore)
+            errors += result.errors
+            near += result.near_duplicates
+        if errors:
+            return ChangeOutcome(False, errors=tuple(errors))
+        if near and not confirmed:
+            return ChangeOutcome(False, pending={"near": near})
+        try:
+            await console.training.ensure_live_snapshot()
+        except Exception:  # noqa: BLE001 - a missing baseline must not block editing
+            logger.exception("could not keep a snapshot of the live model's data")
+        try:
+            applied = await _thread(console.repo.apply, changes)
+        except (ConflictError, FileFormatError, ExampleFormatError) as error:
+            return ChangeOutcome(False, errors=(str(error),))
+        except KeyError as error:
+            return ChangeOutcome(False, errors=(f"没有意图 {error.args[0]}",))
+        validation = await checks.rasa_validate(console.settings)
+        if not validation.ok:
+            await _thread(console.repo.restore, applied)
+            await _thread(
+                console.store.audit,
+                user.username,
+                audit_action + "_rejected",
+                audit_target,
+                validation=list(validation.messages),
+                **detail,
+            )
+            return ChangeOutcome(False, errors=("rasa data validate 没有通过，修改已撤销：", *validation.messages))
+        await _thread(
+            console.store.audit,
+            user.username,
+            audit_action,
+            audit_target,
+            files=applied.files,
+            near_duplicates=[(d.intent, d.text, d.similarity) for d in near],
+            validate_seconds=round(validation.seconds, 1),
+            **detail,
+        )
+        return ChangeOutcome(True, files=tuple(applied.files), validated=not validation.skipped)
+
+
+# --- public routes ---------------------------------------------------------------------------------
+
+
+@route("GET", "/healthz", None)
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def _safe_next(value: str | None) -> str:
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+@route("GET", "/login", None)
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if request["user"] is not None:
+        raise web.HTTPSeeOther("/")
+    console = request.app[CONSOLE]
+    session = request["session"]
+    response_cookie = None
+    if session is None:
+        new = await _thread(console.auth.start_session, None)
+        response_cookie = new.cookie
+        csrf = new.csrf_token
+    else:
+        csrf = session.csrf_token
+    html = console.jinja.get_template("login.html").render(
+        user=None,
+        csrf_token=csrf,
+        nonce=request["nonce"],
+        messages=[],
+        path="/login",
+        error=None,
+        next=_safe_next(request.query.get("next")),
+        can=lambda p: False,
+        bot=None,
+    )
+    response = web.Response(text=html, content_type="text/html", charset="utf-8")
+    if response_cookie:
+        _set_cookie(console, response, response_cookie)
+    return response
+
+
+def _set_cookie(console: Console, response: web.StreamResponse, value: str) -> None:
+    response.set_cookie(
+        COOKIE_NAME, value, httponly=True, samesite="Strict", secure=console.settings.cookie_secure, path="/"
+    )
+
+
+@route("POST", "/login", None)
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    form = await _form(request)
+    user = await _thread(console.auth.authenticate, form.get("username", ""), form.get("password", ""))
+    if user is None:
+        html = console.jinja.get_template("login.html").render(
+            user=None,
+            csrf_token=request["session"].csrf_token,
+            nonce=request["nonce"],
+            messages=[],
+            path="/login",
+            error="用户名或密码错误（连续失败 5 次会锁定 15 分钟）",
+            next=_safe_next(form.get("next")),
+            can=lambda p: False,
+            bot=None,
+        )
+        return web.Response(text=html, status=401, content_type="text/html", charset="utf-8")
+    # why: a new session id at sign-in, so a session planted before it is worthless (fixation).
+    await _thread(console.auth.end_session, request.cookies.get(COOKIE_NAME))
+    new = await _thread(console.auth.start_session, user)
+    response = web.HTTPSeeOther(_safe_next(form.get("next")))
+    _set_cookie(console, response, new.cookie)
+    return response
+
+
+# --- signed-in routes --------------------------------------------------------------------------------
+
+
+@route("POST", "/logout", "view")
+async def logout(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    await _thread(console.auth.end_session, request.cookies.get(COOKIE_NAME))
+    await _thread(console.store.audit, request["user"].username, "logout", request["user"].username)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@route("GET", "/", "view")
+async def intents_page(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    data = await _data(console)
+    confusions = await _thread(_confusions, console)
+    rows = []
+    for name, intent in sorted(data.intents.items(), key=lambda kv: (kv[1].file, kv[0])):
+        warnings = []
+        if len(intent.examples) < MIN_EXAMPLES:
+            warnings.append(f"例句少于 {MIN_EXAMPLES} 条")
+        confused = sum(1 for ex in intent.examples if checks.normalise(ex.text) in confusions)
+        if confused:
+            warnings.append(f"{confused} 条例句在评估中被误判")
+        if not intent.editable:
+            warnings.append(f"只读：{intent.reason}")
+        if intent.bad_examples:
+            warnings.append(f"{len(intent.bad_examples)} 条例句标注有误")
+        rows.append(
+            {
+                "name": name,
+                "file": intent.file,
+                "count": len(intent.examples),
+                "entities": sum(1 for ex in intent.examples if ex.entities),
+                "warnings": warnings,
+            }
+        )
+    runs = await _thread(console.store.runs, 1)
+    return await render(
+        request,
+        "intents.html",
+        rows=rows,
+        problems=data.problems,
+        total=sum(r["count"] for r in rows),
+        last_run=runs[0] if runs else None,
+    )
+
+
+def _intent_or_404(data: NluData, name: str):
+    intent = data.intents.get(name)
+    if intent is None:
+        raise web.HTTPNotFound(text=f"没有意图 {name}")
+    return intent
+
+
+async def _intent_view(
+    request: web.Request,
+    name: str,
+    pending: dict | None = None,
+    status: int = 200,
+    errors: tuple[str, ...] = (),
+) -> web.Response:
+    console = request.app[CONSOLE]
+    data = await _data(console)
+    intent = _intent_or_404(data, name)
+    confusions = await _thread(_confusions, console)
+    examples = []
+    for index, ex in enumerate(intent.examples):
+        confusion = confusions.get(checks.normalise(ex.text))
+        examples.append({"index": index, "ex": ex, "confusion": confusion})
+    return await render(
+        request,
+        "intent.html",
+        status=status,
+        intent=intent,
+        examples=examples,
+        pending=pending,
+        errors=errors,
+        intents=sorted(data.intents),
+        entities=sorted(await _thread(_known_entities, console)),
+        min_examples=MIN_EXAMPLES,
+        max_chars=checks.MAX_CHARS,
+    )
+
+
+@route("GET", "/intents/{name}", "view")
+async def intent_page(request: web.Request) -> web.Response:
+    return await _intent_view(request, request.match_info["name"])
+
+
+async def _example_change(request: web.Request, kind: str) -> web.StreamResponse:
+    name = request.match_info["name"]
+    form = await _form(request)
+    confirmed = form.get("confirm") == "1"
+    raw = normalise_raw(form.get("raw", ""))
+    data = await _data(request.app[CONSOLE])
+    _intent_or_404(data, name)
+    index = int(request.match_info.get("index", "-1"))
+    expected = form.get("expected", "")
+    target = form.get("target", "")
+    if kind == "add":
+        changes, checked = [Add(name, raw)], [(raw, name, None)]
+        detail = {"intent": name, "after": raw}
+        action, done = "example_add", f"已添加例句到 {name}"
+    elif kind == "edit":
+        changes, checked = [Replace(name, index, expected, raw)], [(raw, name, (name, index))]
+        detail = {"intent": name, "before": expected, "after": raw}
+        action, done = "example_edit", "已修改例句"
+    elif kind == "move":
+        if target not in data.intents or target == name:
+            flash(request, "error", "请选择另一个意图")
+            raise web.HTTPSeeOther(f"/intents/{name}")
+        changes, checked = (
+            [Delete(name, index, expected), Add(target, expected)],
+            [(expected, target, (name, index))],
+        )
+        detail = {"intent": name, "target": target, "example": expected}
+        action, done = "example_move", f"已把例句移到 {target}"
+    else:
+        changes, checked = [Delete(name, index, expected)], []
+        detail = {"intent": name, "before": expected}
+        action, done = "example_delete", "已删除例句"
+    outcome = await apply_change(request, changes, checked, confirmed, action, name, detail)
+    if outcome.pending is not None:
+        pending = {
+            "kind": kind,
+            "raw": raw,
+            "expected": expected,
+            "target": target,
+            "index": index,
+            "near": outcome.pending["near"],
+        }
+        return await _intent_view(request, name, pending=pending, status=409)
+    if not outcome.ok:
+        return await _intent_view(request, name, errors=outcome.errors, status=422)
+    checked_by = "并通过 rasa data validate" if outcome.validated else "（未运行 rasa data validate）"
+    flash(request, "ok", f"{done}，已写入 {'、'.join('data/nlu/' + f for f in outcome.files)} {checked_by}")
+    raise web.HTTPSeeOther(f"/intents/{name}")
+
+
+@route("POST", "/intents/{name}/add", "edit_data")
+async def example_add(request: web.Request) -> web.StreamResponse:
+    return await _example_change(request, "add")
+
+
+@route("POST", r"/intents/{name}/examples/{index:\d+}/edit", "edit_data")
+async def example_edit(request: web.Request) -> web.StreamResponse:
+    return await _example_change(request, "edit")
+
+
+@route("POST", r"/intents/{name}/examples/{index:\d+}/move", "edit_data")
+async def example_move(request: web.Request) -> web.StreamResponse:
+    return await _example_change(request, "move")
+
+
+@route("POST", r"/intents/{name}/examples/{index:\d+}/delete", "edit_data")
+async def example_delete(request: web.Request) -> web.StreamResponse:
+    return await _example_change(request, "delete")
+
+
+# --- inbox -------------------------------------------------------------------------------------------
+
+
+async def _inbox_items(console: Console) -> list:
+    data = await _data(console)
+    known = {checks.normalise(ex.text) for _, ex in data.all_examples()}
+    decided = await _thread(console.store.decided_keys)
+    return await _thread(
+        load_inbox,
+        console.settings.tracker_db_url,
+        console.settings.low_confidence,
+        decided,
+        known,
+        console.app_store_factory,
+    )
+
+
+async def _inbox_view(
+    request: web.Request, pending: dict | None = None, status: int = 200, errors: tuple[str, ...] = ()
+) -> web.Response:
+    console = request.app[CONSOLE]
+    items = await _inbox_items(console)
+    data = await _data(console)
+    return await render(
+        request,
+        "inbox.html",
+        status=status,
+        items=items,
+        intents=sorted(data.intents),
+        pending=pending,
+        errors=errors,
+    )
+
+
+@route("GET", "/inbox", "work_inbox")
+async def inbox_page(request: web.Request) -> web.Response:
+    return await _inbox_view(request)
+
+
+@route("POST", r"/inbox/{key:[0-9a-f]{32}}/assign", "work_inbox")
+async def inbox_assign(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    key = request.match_info["key"]
+    form = await _form(request)
+    intent = form.get("intent", "")
+    text = mask_pii(form.get("text", ""))[0]
+    raw = normalise_raw(form.get("raw") or text)
+    outcome = await apply_change(
+        request,
+        [Add(intent, raw)],
+        [(raw, intent, None)],
+        form.get("confirm") == "1",
+        "inbox_assign",
+        intent,
+        {"intent": intent, "after": raw, "item": key},
+    )
+    if outcome.pending is not None:
+        return await _inbox_view(
+            request,
+            {"key": key, "intent": intent, "raw": raw, "text": text, "near": outcome.pending["near"]},
+            status=409,
+        )
+    if not outcome.ok:
+        return await _inbox_view(request, errors=outcome.errors, status=422)
+    await _thread(console.store.decide, key, "assigned", intent, text, request["user"].username)
+    flash(request, "ok", f"已把“{raw}”加入意图 {intent}（data/nlu/{outcome.files[0]}）")
+    raise web.HTTPSeeOther("/inbox")
+
+
+@route("POST", r"/inbox/{key:[0-9a-f]{32}}/dismiss", "work_inbox")
+async def inbox_dismiss(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    key = request.match_info["key"]
+    text = mask_pii((await _form(request)).get("text", ""))[0][:500]
+    if text and item_key(text) != key:
+        text = ""
+    await _thread(console.store.decide, key, "dismissed", None, text, request["user"].username)
+    await _thread(console.store.audit, request["user"].username, "inbox_dismiss", key, text=text)
+    flash(request, "ok", "已忽略这条消息")
+    raise web.HTTPSeeOther("/inbox")
+
+
+# --- try a sentence ----------------------------------------------------------------------------------
+
+
+@route("GET", "/try", "try_sentence")
+async def try_page(request: web.Request) -> web.Response:
+    return await render(request, "try.html", text="", result=None)
+
+
+@route("POST", "/try", "try_sentence")
+async def try_submit(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    form = await _form(request)
+    # why: the same hygiene as a resident's message, so the answer is the one a resident would get.
+    cleaned = clean_user_text(form.get("text", ""))
+    result: dict[str, Any] = {"errors": []}
+    if not cleaned.text:
+        result["errors"].append("请输入一句话")
+        return await render(request, "try.html", text="", result=result)
+    parse, reply = await asyncio.gather(
+        console.rasa.parse(cleaned.text),
+        console.rasa.say(f"console-try-{uuid.uuid4().hex[:12]}", cleaned.text),
+    )
+    if parse.ok:
+        data = parse.data or {}
+        result["intent"] = data.get("intent") or {}
+        result["ranking"] = (data.get("intent_ranking") or [])[:10]
+        result["entities"] = [
+            {
+                "entity": e.get("entity"),
+                "value": _mask_filter(e.get("value")),
+                "text": _mask_filter(cleaned.text[e.get("start", 0) : e.get("end", 0)]),
+                "extractor": e.get("extractor"),
+                "confidence": e.get("confidence_entity"),
+            }
+            for e in data.get("entities") or []
+        ]
+    else:
+        result["errors"].append(f"意图识别：{parse.error}")
+    if reply.ok:
+        result["replies"] = [
+            {
+                "text": _mask_filter(m.get("text")),
+                "buttons": [_mask_filter(b.get("title")) for b in m.get("buttons") or []],
+            }
+            for m in reply.data or []
+            if isinstance(m, dict)
+        ]
+    else:
+        result["errors"].append(f"机器人回答：{reply.error}")
+    if cleaned.pii_kinds:
+        result["errors"].append("输入中的个人号码已按居民消息的规则遮盖")
+    return await render(request, "try.html", text=cleaned.text, result=result)
+
+
+# --- training and models -----------------------------------------------------------------------------
+
+
+@route("GET", "/training", "view")
+async def training_page(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    runs = await _thread(console.store.runs, 30)
+    activations = await _thread(console.store.activations, 20)
+    models = await _thread(console.training.models)
+    return await render(
+        request,
+        "training.html",
+        runs=runs,
+        activations=activations,
+        models=models,
+        busy=console.training.busy,
+    )
+
+
+@route("POST", "/training/start", "start_training")
+async def training_start(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    try:
+        # why: start() must run on the event loop (it creates the background task); its one insert is quick.
+        run = console.training.start(request["user"].username)
+    except TrainingError as error:
+        flash(request, "error", str(error))
+        raise web.HTTPSeeOther("/training") from error
+    raise web.HTTPSeeOther(f"/training/{run.id}")
+
+
+def _run_json(run) -> dict:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "phase": run.phase,
+        "progress": run.progress,
+        "error": run.error,
+        "timings": run.timings,
+        "finished": run.finished,
+    }
+
+
+@route("GET", r"/training/{run_id:\d+}", "view")
+async def run_page(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    run = await _thread(console.store.run, int(request.match_info["run_id"]))
+    if run is None:
+        raise web.HTTPNotFound(text="没有这次训练")
+    bot = await live_status(console)
+    return await render(
+        request,
+        "run.html",
+        run=run,
+        log=console.training.log_tail(run),
+        is_live=bool(run.model_name and bot.get("model") == run.model_name),
+    )
+
+
+@route("GET", r"/training/{run_id:\d+}/status.json", "view")
+async def run_status(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    run = await _thread(console.store.run, int(request.match_info["run_id"]))
+    if run is None:
+        raise web.HTTPNotFound(text="没有这次训练")
+    return web.json_response(_run_json(run))
+
+
+@route("POST", r"/training/{run_id:\d+}/activate", "activate_model")
+async def run_activate(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    run_id = int(request.match_info["run_id"])
+    try:
+        seconds, previous = await console.training.activate(run_id, request["user"].username)
+    except TrainingError as error:
+        flash(request, "error", str(error))
+        raise web.HTTPSeeOther(f"/training/{run_id}") from error
+    console.status_cache = (0.0, None)
+    flash(
+        request,
+        "ok",
+        f"已启用新模型（加载用时 {seconds:.1f} 秒，未重启机器人）；上一个模型 {previous or '未知'} 可随时回滚",
+    )
+    raise web.HTTPSeeOther(f"/training/{run_id}")
+
+
+@route("POST", "/models/rollback", "rollback_model")
+async def model_rollback(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    name = (await _form(request)).get("model", "")
+    try:
+        seconds, previous = await console.training.rollback(name, request["user"].username)
+    except TrainingError as error:
+        flash(request, "error", str(error))
+        raise web.HTTPSeeOther("/training") from error
+    console.status_cache = (0.0, None)
+    flash(request, "ok", f"已回滚到 {name}（用时 {seconds:.1f} 秒；之前是 {previous or '未知'}）")
+    raise web.HTTPSeeOther("/training")
+
+
+# --- accounts and audit ------------------------------------------------------------------------------
+
+
+@route("GET", "/users", "manage_users")
+async def users_page(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    return await render(request, "users.html", users=await _thread(console.store.users), roles=ROLES)
+
+
+@route("POST", "/users", "manage_users")
+async def users_create(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    form = await _form(request)
+    try:
+        await _thread(
+            console.auth.create_user,
+            form.get("username", ""),
+            form.get("password", ""),
+            form.get("role", "trainer"),
+            request["user"].username,
+        )
+        flash(request, "ok", f"已创建用户 {form.get('username')}")
+    except (AuthError, StoreError) as error:
+        flash(request, "error", str(error))
+    raise web.HTTPSeeOther("/users")
+
+
+@route("POST", r"/users/{user_id:\d+}/active", "manage_users")
+async def users_active(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    user_id = int(request.match_info["user_id"])
+    active = (await _form(request)).get("active") == "1"
+    target = await _thread(console.store.user, user_id)
+    if target is None:
+        raise web.HTTPNotFound(text="没有这个用户")
+    if target.id == request["user"].id and not active:
+        flash(request, "error", "不能停用自己的账号")
+        raise web.HTTPSeeOther("/users")
+    await _thread(console.store.set_user_active, user_id, active)
+    await _thread(
+        console.store.audit,
+        request["user"].username,
+        "user_enable" if active else "user_disable",
+        target.username,
+    )
+    flash(request, "ok", f"已{'启用' if active else '停用'} {target.username}")
+    raise web.HTTPSeeOther("/users")
+
+
+AUTH_ACTIONS = ("login", "login_failed", "login_locked", "logout")
+
+
+@route("GET", "/audit", "view")
+async def audit_page(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    entries = await _thread(console.store.audit_entries, 300)
+    if not request["user"].is_admin:
+        # why: sign-in failures may hold a password typed into the name field; only admins see them.
+        entries = [e for e in entries if e.action not in AUTH_ACTIONS]
+    return await render(request, "audit.html", entries=[(e, json.dumps(e.detail, ensure_ascii=False)) for e in entries])
+
+
+# --- application -------------------------------------------------------------------------------------
+
+
+def routes() -> list[tuple[str, str, str | None]]:
+    """(method, path, permission) of every registered route (tests enumerate these)."""
+    return [(method, path, permission) for method, path, _, permission in _ROUTES]
+
+
+async def _on_startup(app: web.Application) -> None:
+    console = app[CONSOLE]
+    await _thread(console.store.purge_sessions, timedelta(seconds=console.settings.session_idle_seconds))
+    failed = await _thread(console.store.fail_unfinished_runs, "控制台重启，训练中断")
+    if failed:
+        logger.warning("marked %s unfinished training run(s) as failed", failed)
+
+    async def snapshot_later() -> None:
+        try:
+            await console.training.ensure_live_snapshot()
+        except Exception:  # noqa: BLE001 - best effort at start-up
+            logger.exception("could not keep a snapshot of the live model's data")
+
+    app[STARTUP_TASK] = asyncio.get_running_loop().create_task(snapshot_later())
+
+
+async def _on_cleanup(app: web.Application) -> None:
+    console = app[CONSOLE]
+    task = app.get(STARTUP_TASK)
+    if task is not None and not task.done():
+        task.cancel()
+    await console.training.shutdown()
+    await console.rasa.close()
+
+
+def create_app(
+    settings: ConsoleSettings | None = None,
+    store: Store | None = None,
+    rasa: RasaClient | None = None,
+    app_store_factory: Callable[[], object] | None = None,
+) -> web.Application:
+    """Build the application (no network or training starts before the app runs)."""
+    settings = settings or get_settings()
+    store = store or Store(settings.database_url)
+    rasa = rasa or RasaClient(settings.rasa_url, settings.rasa_api_token)
+    console = Console(
+        settings=settings,
+        store=store,
+        auth=Authenticator(store, settings, load_secret(settings)),
+        repo=NluRepository(settings.nlu_dir),
+        rasa=rasa,
+        training=TrainingManager(settings, store, rasa),
+        jinja=make_jinja(),
+        app_store_factory=app_store_factory,
+    )
+    app = web.Application(middlewares=[security_middleware, session_middleware], client_max_size=256 * 1024)
+    app[CONSOLE] = console
+    for method, path, handler, _ in _ROUTES:
+        app.router.add_route(method, path, handler)
+    app.on_startup.append(_on_startup)
+    app.on_cleanup.append(_on_cleanup)
+    return app

@@ -1,0 +1,186 @@
+"""Accounts, passwords, sessions and CSRF tokens of the trainer console.
+
+Contract:
+- Passwords are hashed with Argon2id (``argon2-cffi``, its current default parameters); a hash made
+  with older parameters is upgraded at the next successful sign-in. Passwords need 10+ characters.
+- A session is a random 256-bit cookie value; the database keeps only ``HMAC(secret, value)``.
+  Sessions expire after ``session_idle_seconds`` without a request and ``session_max_seconds`` after
+  sign-in; signing in always starts a new session (no fixation).
+- Every session, including the anonymous one the sign-in page gets, carries a random CSRF token;
+  every POST must send it back (form field ``csrf_token`` or header ``X-CSRF-Token``).
+- Roles: ``trainer`` edits data, works the inbox, tries sentences and starts training; ``admin`` can
+  also activate and roll back models and manage accounts (:data:`ADMIN_ONLY`).
+- Five failed sign-ins for one name within 15 minutes lock that name for the rest of the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from bot.console.settings import ConsoleSettings
+from bot.console.store import ROLES, ConsoleSession, Store, User, utcnow
+
+logger = logging.getLogger(__name__)
+
+MIN_PASSWORD_CHARS = 10
+MAX_FAILED_LOGINS = 5
+LOCKOUT_WINDOW = timedelta(minutes=15)
+ANONYMOUS_SESSION_MAX = timedelta(hours=1)
+COOKIE_NAME = "rs_console"
+# Permissions that only the admin role has.
+ADMIN_ONLY = frozenset({"activate_model", "rollback_model", "manage_users"})
+PERMISSIONS = frozenset({"edit_data", "work_inbox", "try_sentence", "start_training", "view"}) | ADMIN_ONLY
+
+_hasher = PasswordHasher()
+# why: verifying against a dummy hash for unknown names makes "no such user" cost the same time.
+_DUMMY_HASH: str | None = None
+
+
+class AuthError(ValueError):
+    """A refused account operation (weak password, bad role ...); the message is for the user."""
+
+
+def can(user: User | None, permission: str) -> bool:
+    """Whether ``user`` may do ``permission`` (one of :data:`PERMISSIONS`)."""
+    if permission not in PERMISSIONS:
+        raise KeyError(permission)
+    if user is None or not user.active:
+        return False
+    return user.is_admin or permission not in ADMIN_ONLY
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AuthError(f"密码至少需要 {MIN_PASSWORD_CHARS} 个字符")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def load_secret(settings: ConsoleSettings) -> str:
+    """``CONSOLE_SECRET``, or in development a random secret kept in ``<var>/console-secret``."""
+    if settings.secret:
+        return settings.secret
+    if settings.production:  # pragma: no cover - settings.check() refuses this already
+        raise RuntimeError("CONSOLE_SECRET is required in production")
+    path = Path(settings.var_dir) / "console-secret"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # why: created 0600 so other local users cannot read it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    logger.info("generated a development console secret in %s", path)
+    return value
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session just created: ``cookie`` goes to the browser, the rest stays on the server."""
+
+    cookie: str
+    csrf_token: str
+
+
+class Authenticator:
+    """Sign-in, sessions and CSRF checks on top of a :class:`Store` (all methods are synchronous)."""
+
+    def __init__(self, store: Store, settings: ConsoleSettings, secret: str) -> None:
+        self.store = store
+        self.settings = settings
+        self._key = secret.encode("utf-8")
+
+    def token_hash(self, cookie: str) -> str:
+        return hmac.new(self._key, cookie.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    # --- accounts --------------------------------------------------------------------------------
+
+    def create_user(self, username: str, password: str, role: str, by: str = "cli") -> User:
+        username = username.strip()
+        if not username or len(username) > 64 or any(c.isspace() for c in username):
+            raise AuthError("用户名须为 1–64 个字符且不含空格")
+        if role not in ROLES:
+            raise AuthError(f"角色只能是 {' / '.join(ROLES)}")
+        user = self.store.create_user(username, hash_password(password), role)
+        self.store.audit(by, "user_create", username, role=role)
+        return user
+
+    def set_password(self, username: str, password: str, by: str = "cli") -> None:
+        found = self.store.user_credentials(username)
+        if found is None:
+            raise AuthError(f"没有用户 {username}")
+        self.store.set_password_hash(found[0].id, hash_password(password))
+        self.store.audit(by, "user_password", username)
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with this name and password, or ``None`` (failures are audited)."""
+        global _DUMMY_HASH
+        username = username.strip()[:64]
+        since = utcnow() - LOCKOUT_WINDOW
+        if self.store.count_audit("login_failed", username, since) >= MAX_FAILED_LOGINS:
+            self.store.audit(username or "-", "login_locked", username)
+            return None
+        found = self.store.user_credentials(username)
+        if found is None:
+            if _DUMMY_HASH is None:
+                _DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
+            verify_password(_DUMMY_HASH, password)
+            self.store.audit(username or "-", "login_failed", username, reason="unknown user")
+            return None
+        user, password_hash = found
+        if not user.active or not verify_password(password_hash, password):
+            self.store.audit(
+                username, "login_failed", username, reason="inactive" if not user.active else "bad password"
+            )
+            return None
+        if _hasher.check_needs_rehash(password_hash):
+            self.store.set_password_hash(user.id, _hasher.hash(password))
+        self.store.mark_login(user.id)
+        self.store.audit(username, "login", username)
+        return user
+
+    # --- sessions --------------------------------------------------------------------------------
+
+    def start_session(self, user: User | None) -> NewSession:
+        cookie = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        self.store.create_session(self.token_hash(cookie), csrf, user.id if user else None)
+        return NewSession(cookie, csrf)
+
+    def load_session(self, cookie: str | None) -> ConsoleSession | None:
+        if not cookie or len(cookie) > 128:
+            return None
+        return self.store.load_session(
+            self.token_hash(cookie),
+            idle=timedelta(seconds=self.settings.session_idle_seconds),
+            maximum=timedelta(seconds=self.settings.session_max_seconds),
+            anonymous_max=ANONYMOUS_SESSION_MAX,
+        )
+
+    def end_session(self, cookie: str | None) -> None:
+        if cookie:
+            self.store.delete_session(self.token_hash(cookie))
+
+    @staticmethod
+    def csrf_ok(session: ConsoleSession | None, sent: str | None) -> bool:
+        """Constant-time comparison of the token a POST sent with its session's token."""
+        if session is None or not sent:
+            return False
+        return hmac.compare_digest(session.csrf_token.encode(), sent.encode())
