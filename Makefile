@@ -83,12 +83,12 @@ validate: install ## rasa data validate (domain, NLU, rules, stories)
 	$(RASA) data validate --config config.yml --domain domain.yml --data data --quiet
 
 .PHONY: run
-run: kb train ## install if needed, build the knowledge base, train if stale, start everything
+run: kb train web-deps ## install if needed, build the knowledge base, train if stale, start everything
 	@mkdir -p var
 	$(PY) -m bot.launcher --model $(MODEL)
 
 .PHONY: test
-test: kb train validate nginx-deps audit ## run the whole test suite (installs, builds and trains if needed)
+test: kb train validate web-deps browser-deps nginx-deps audit ## run the whole test suite (installs, builds and trains if needed)
 	$(PY) -m ruff check bot actions knowledge tests
 	BOT_MODEL=$(MODEL) $(PY) -m pytest -q
 
