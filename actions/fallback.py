@@ -42,6 +42,11 @@ class ActionClarifyOrSearch(KnowledgeAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
+        hygiene = (tracker.latest_message.get("metadata") or {}).get("hygiene") or {}
+        if hygiene.get("neutralised_command"):
+            # why: a typed "/intent{...}" is plain text with no question in it.
+            dispatcher.utter_message(response="utter_default")
+            return []
         ranking = [r for r in tracker.latest_message.get("intent_ranking", []) if r.get("name") != "nlu_fallback"]
         cards = []
         for entry in ranking[:3]:

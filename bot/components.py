@@ -10,7 +10,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.sanitize import MASKS
@@ -21,6 +21,9 @@ _FRAUD = re.compile(
     r"骗保|騙保|骗取|騙取|伪造|偽造|造假|做假|假的?(?:证明|證明|材料|合同|记录|記錄|病历|病歷|发票|發票)|"
     r"假嘅|整[张張个個份]假|弄[个個张張份]假|装作|裝作|冒领|冒領|虚报|虛報|编造|編造|捏造|套取"
 )
+# why: a typed "/intent{...}" arrives neutralised as "／intent{...}" (bot.sanitize); it is plain text
+# that means nothing, so the model's guess from its English words must not steer the answer.
+_COMMAND = re.compile(r"^\s*／[A-Za-z_]+(?:\{.*\})?\s*$", re.S)
 _OPTION = re.compile(r"^\s*(?:[1-9]|[①②③④⑤]|第[一二三四五][个個項项]?|选\s*[1-9])\s*[.。．]?\s*$")
 
 
@@ -64,7 +67,10 @@ class IntentGuard(GraphComponent, IntentClassifier):
         for message in messages:
             text = message.get(TEXT) or ""
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY) or ""
-            if _OPTION.match(text):
+            if _COMMAND.match(text):
+                self._set(message, "nlu_fallback")
+                message.set(INTENT_RANKING_KEY, [], add_to_output=True)
+            elif _OPTION.match(text):
                 self._set(message, self._config["option_intent"])
             elif _FRAUD.search(text):
                 self._set(message, self._config["fraud_intent"])
