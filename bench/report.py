@@ -212,6 +212,8 @@ def write_report(results: dict, raw: dict, out_dir: Path) -> Path:
               "so it finds capacity; mean latency = conversations / throughput (Little's law). Paced: the 20 "
               "conversations together offer the target rate. Conversations replay evaluation cases under "
               "new sender ids.", ""]
+    if details.get("load_notes"):
+        lines += [f"Note: {details['load_notes']}.", ""]
     for name, rows in load.items():
         if not isinstance(rows, list):
             lines += [f"{name}: {rows}", ""]
