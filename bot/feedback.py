@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Iterator
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text, create_engine, event, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
 from bot.sanitize import mask_pii
+from knowledge.db import make_engine
 
 logger = logging.getLogger(__name__)
 
@@ -232,22 +233,8 @@ def load_fernet(environ: dict | None = None, key_path: Path = DEFAULT_KEY_PATH) 
 
 
 def _create_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # why: the aiohttp server runs store calls in worker threads.
-        engine = create_engine(url, future=True, connect_args={"check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
-            cursor = dbapi_connection.cursor()
-            # why: the trainer console reads while the widget server writes.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-
-        return engine
-    return create_engine(url, future=True, pool_pre_ping=True)
+    # why: the trainer console reads while the widget server writes.
+    return make_engine(url, sqlite_pragmas=("journal_mode=WAL",))
 
 
 class AppStore:

@@ -27,18 +27,21 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def _create_engine(url: str) -> Engine:
+def make_engine(url: str, sqlite_pragmas: tuple[str, ...] = ("foreign_keys=ON",)) -> Engine:
+    """An engine for ``url``: SQLite files get their folder, thread sharing and ``sqlite_pragmas``;
+    other databases get a pre-ping pool. Shared with the app database (``bot.feedback``)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # why: actions run database work in worker threads; the KB is read-only at runtime.
+        # why: database work runs in worker threads (actions, aiohttp handlers).
         engine = create_engine(url, future=True, connect_args={"check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
+            for pragma in sqlite_pragmas:
+                cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
         return engine
@@ -52,7 +55,7 @@ def get_engine(url: str | None = None) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _create_engine(url)
+            engine = make_engine(url)
             _engines[url] = engine
             log.debug("created engine for %s", make_url(url).render_as_string(hide_password=True))
         return engine

@@ -17,7 +17,6 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import (
@@ -29,15 +28,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    create_engine,
     delete,
-    event,
     func,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
+
+from knowledge.db import make_engine
 
 logger = logging.getLogger(__name__)
 
@@ -260,24 +259,8 @@ class Store:
         return self._engine
 
     def _create_engine(self) -> Engine:
-        parsed = make_url(self.url)
-        if parsed.get_backend_name() != "sqlite":
-            return create_engine(self.url, future=True, pool_pre_ping=True)
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # why: the web app runs database calls in worker threads.
-        engine = create_engine(self.url, future=True, connect_args={"check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            # why: the background training task and page requests write concurrently.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.close()
-
-        return engine
+        # why: the background training task and page requests write concurrently.
+        return make_engine(self.url, sqlite_pragmas=("foreign_keys=ON", "journal_mode=WAL", "busy_timeout=5000"))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
