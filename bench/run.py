@@ -118,8 +118,9 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
                         help="short run: no training, cached cross-validation only, 10 s levels, 1,000 messages")
     parser.add_argument("--skip-train", action="store_true", default=_env_flag("BENCH_SKIP_TRAIN"))
     parser.add_argument("--skip-crossval", action="store_true", default=_env_flag("BENCH_SKIP_CROSSVAL"))
-    parser.add_argument("--speedups", action="store_true", default=_env_flag("BENCH_SPEEDUPS"),
-                        help="start the private Rasa server through bot.speedups (to compare before/after)")
+    parser.add_argument("--no-speedups", dest="speedups", action="store_false",
+                        default=os.environ.get("RASA_SPEEDUPS", "1").strip().lower() not in ("0", "false", "no", "off"),
+                        help="start the private Rasa server without bot.speedups (RASA_SPEEDUPS=0; for a before/after)")
     parser.add_argument("--levels", default=env("BENCH_LEVELS", "1,10,20,50"))
     parser.add_argument("--load-seconds", type=float, default=float(env("BENCH_LOAD_SECONDS", 0) or 0))
     parser.add_argument("--pairs", type=int, default=int(env("BENCH_PAIRS", 0) or 0))
@@ -231,9 +232,10 @@ def bot_under_test(settings: Settings) -> Iterator[Bot]:
         model, rasa_port=rasa_port, action_port=action_port, tracker_db=str(tmp / "tracker.db"),
         log_dir=log_dir, extra_env={"RASA_API_TOKEN": token},
     )
-    if settings.speedups:
-        # why: same arguments, Rasa's main run through bot.speedups (what the launcher would do).
-        services[1].argv = [sys.executable, "-m", "bot.speedups", *services[1].argv[1:]]
+    if not settings.speedups:
+        # why: plain `rasa run` with the same arguments, for a before/after comparison.
+        argv = services[1].argv
+        services[1].argv = [str(Path(sys.executable).with_name("rasa")), *argv[argv.index("run"):]]
     logger.info("starting a private bot (model %s%s) on :%d / :%d", Path(model).name,
                 ", with bot.speedups" if settings.speedups else "", rasa_port, action_port)
     try:

@@ -36,6 +36,7 @@ from typing import Dict, List, Sequence
 import sqlalchemy as sa
 
 from bot.launcher import REQUEST_MAX_SIZE, ROOT, Service, stop_all, wait_ready
+from bot import speedups
 from bot.signing import ModelRejected, verify_model
 
 logger = logging.getLogger("cluster")
@@ -191,7 +192,7 @@ def action_service(plan: ClusterPlan, index: int) -> Service:
 def rasa_service(plan: ClusterPlan, index: int) -> Service:
     port = plan.rasa_ports[index]
     argv = [
-        str(Path(sys.executable).parent / "rasa"), "run", "--model", plan.model,
+        *speedups.rasa_command(), "run", "--model", plan.model,
         "--interface", "127.0.0.1", "--port", str(port),
         "--credentials", str(ROOT / "credentials.yml"), "--endpoints", str(ENDPOINTS),
         "--cors", os.environ.get("RASA_CORS", "*"),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from bot import speedups
 from bot.signing import ModelRejected, verify_model
 
 logger = logging.getLogger("launcher")
@@ -114,7 +115,7 @@ def bot_services(
     # the action server receives whole trackers, which grow past 64 KB in a long conversation.
     rasa_env = {"SANIC_REQUEST_MAX_SIZE": os.environ.get("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_SIZE)), **env}
     rasa_args = [
-        str(bin_dir / "rasa"), "run", "--model", model, "--port", str(rasa_port),
+        *speedups.rasa_command(), "run", "--model", model, "--port", str(rasa_port),
         "--credentials", os.environ.get("RASA_CREDENTIALS", "credentials.yml"),
         "--endpoints", os.environ.get("RASA_ENDPOINTS", "endpoints.yml"),
         # why: the website widget on :8000 talks to :5005 from the browser.

@@ -16,8 +16,9 @@ explicitly, at process start, by :func:`main` (a drop-in for the ``rasa`` comman
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 logger = logging.getLogger(__name__)
 _installed = False
@@ -60,6 +61,17 @@ def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     _installed = True
     logger.info("speedups: action-server replies validated with a cached JSON-schema validator")
+
+
+def rasa_command() -> List[str]:
+    """The argv prefix that starts Rasa in a child process: through this module unless disabled.
+
+    ``RASA_SPEEDUPS=0`` gives the plain ``rasa`` command (for a before/after comparison, or should a
+    future Rasa make the patch wrong).
+    """
+    if os.environ.get("RASA_SPEEDUPS", "1").strip().lower() in ("0", "false", "no", "off"):
+        return [os.path.join(os.path.dirname(sys.executable), "rasa")]
+    return [sys.executable, "-m", "bot.speedups"]
 
 
 def main() -> int:

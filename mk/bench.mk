@@ -3,7 +3,7 @@
 # BENCH_API_TOKEN=<its RASA_API_TOKEN> for the NLU figures over HTTP), otherwise it starts its own.
 # Knobs: BENCH_QUICK=1 (a few minutes: no training, 10 s levels, 1,000 messages), BENCH_SKIP_TRAIN=1,
 # BENCH_SKIP_CROSSVAL=1, BENCH_URL, BENCH_CLUSTER_URL, BENCH_START=1, BENCH_LEVELS, BENCH_LOAD_SECONDS,
-# BENCH_PAIRS, BENCH_MESSAGES, BENCH_RATE, BENCH_SPEEDUPS=1 (private Rasa via bot.speedups, for a
+# BENCH_PAIRS, BENCH_MESSAGES, BENCH_RATE, RASA_SPEEDUPS=0 (private Rasa without bot.speedups, for a
 # before/after comparison; see bench/run.py). Never part of `make test`.
 
 .PHONY: bench

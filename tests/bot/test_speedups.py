@@ -52,3 +52,28 @@ def test_install_is_idempotent(stock_and_patched):
     patched = RemoteAction._validate_action_result
     speedups.install()
     assert RemoteAction._validate_action_result is patched
+
+
+def test_launcher_starts_rasa_through_speedups(monkeypatch):
+    from bot.launcher import bot_services
+
+    monkeypatch.delenv("RASA_SPEEDUPS", raising=False)
+    rasa = next(s for s in bot_services("models/x.tar.gz") if s.name == "rasa server")
+    assert rasa.argv[1:4] == ["-m", "bot.speedups", "run"]
+
+
+@pytest.mark.parametrize("value", ["0", "off", "false"])
+def test_speedups_can_be_switched_off(monkeypatch, value):
+    monkeypatch.setenv("RASA_SPEEDUPS", value)
+    (command,) = speedups.rasa_command()
+    assert command.endswith("/rasa")
+
+
+def test_speedups_module_runs_rasas_cli():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "bot.speedups", "--version"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "3.6.21" in result.stdout
