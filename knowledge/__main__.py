@@ -4,7 +4,7 @@ Commands (exit status 0 on success, 1 on problems):
   build [--force]      verify the content and (re)build the database; skipped when up to date
   check                verify everything without writing (lists every problem)
   search QUERY [--region R] [--topic T] [--limit N] [--json]
-  userdict [--check]   write data/dict/userdict.txt (``--check``: fail if it is stale)
+  userdict [--check]   write data/dict/userdict.txt and data/dict/topics.json (``--check``: fail if stale)
   fetch [--online] [--doc ID]   refresh sources that have a fetch_url (offline: report only)
   stats                counts, build hash and time, facts per region / period / status
 """
@@ -97,21 +97,26 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_userdict(settings: Settings, args: argparse.Namespace) -> int:
     from knowledge.content import load_content
-    from knowledge.userdict import is_stale, render, write
+    from knowledge.userdict import is_stale, render, render_topic_documents, write
 
     content = load_content(settings.content_dir)
     text = render(content)
     path = settings.userdict_path
+    # why: the NLU's topic featurizer (bot.topic_features) reads the topic texts from next to the dictionary.
+    topics_path = path.with_name("topics.json")
+    topics_text = render_topic_documents(content)
     if args.check:
-        if is_stale(path, text):
-            print(
-                f"{path} is stale: run `python -m knowledge userdict` (and retrain the NLU)", file=sys.stderr
-            )
+        stale = [p for p, t in ((path, text), (topics_path, topics_text)) if is_stale(p, t)]
+        for p in stale:
+            print(f"{p} is stale: run `python -m knowledge userdict` (and retrain the NLU)", file=sys.stderr)
+        if stale:
             return 1
-        print(f"{path} is up to date ({text.count(chr(10))} words)")
+        print(f"{path} is up to date ({text.count(chr(10))} words); {topics_path.name} too")
         return 0
     changed = write(path, text)
     print(f"{path}: {text.count(chr(10))} words ({'written' if changed else 'unchanged'})")
+    changed = write(topics_path, topics_text)
+    print(f"{topics_path}: {topics_text.count(chr(10))} lines ({'written' if changed else 'unchanged'})")
     return 0
 
 

@@ -177,3 +177,34 @@ def write(path: Path, text: str) -> bool:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return True
+
+
+def topic_documents(content: Content) -> dict[str, list[str]]:
+    """For each topic intent, the knowledge-base texts about it (for the NLU's topic featurizer).
+
+    Per card: name, aliases, summary texts, gap texts, and each linked fact's metric and quote.
+    Intents named by several cards get the texts of all of them. Order is stable (card file order).
+    """
+    facts = {f.id: f for f in content.facts}
+    by_topic: dict[str, list[str]] = {}
+    for fact in content.facts:
+        for topic in fact.topics:
+            by_topic.setdefault(topic, []).append(fact.id)
+    docs: dict[str, list[str]] = {}
+    for card in content.topics:
+        texts = [card.name, *card.aliases, *(s.text for s in card.summary), *card.gaps]
+        for fact_id in dict.fromkeys([*card.facts, *by_topic.get(card.id, [])]):
+            fact = facts.get(fact_id)
+            if fact is not None:
+                texts += [fact.metric, fact.quote]
+        for intent in card.intents:
+            bucket = docs.setdefault(intent, [])
+            bucket += [t for t in texts if t and t not in bucket]
+    return docs
+
+
+def render_topic_documents(content: Content) -> str:
+    """``data/dict/topics.json``: :func:`topic_documents` as sorted, indented JSON."""
+    import json
+
+    return json.dumps(topic_documents(content), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
