@@ -4,7 +4,7 @@ Why: residents name things the NLU examples never contained but the knowledge ba
 一园四区, 548.04亿, 孔雀计划 …). The n-gram featurizers only know the words of the training
 examples, so such a message gets a low-confidence guess. This featurizer scores the message against
 the texts of every topic card (name, aliases, summaries, gaps, and the metrics and verbatim quotes of
-its facts: ``data/dict/topics.json``, written by ``python -m knowledge userdict``) and hands the
+its facts: ``data/topics/topics.json``, written by ``python -m knowledge userdict``) and hands the
 classifier one dense feature per topic intent.
 
 Contract:
@@ -106,7 +106,7 @@ class TopicFeaturizer(DenseFeaturizer, GraphComponent):
         return {
             **DenseFeaturizer.get_default_config(),
             # why: generated from the knowledge content next to the jieba dictionary (make kb / userdict).
-            "documents": "data/dict/topics.json",
+            "documents": "data/topics/topics.json",
         }
 
     @classmethod

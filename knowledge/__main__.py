@@ -4,7 +4,7 @@ Commands (exit status 0 on success, 1 on problems):
   build [--force]      verify the content and (re)build the database; skipped when up to date
   check                verify everything without writing (lists every problem)
   search QUERY [--region R] [--topic T] [--limit N] [--json]
-  userdict [--check]   write data/dict/userdict.txt and data/dict/topics.json (``--check``: fail if stale)
+  userdict [--check]   write data/dict/userdict.txt and data/topics/topics.json (``--check``: fail if stale)
   fetch [--online] [--doc ID]   refresh sources that have a fetch_url (offline: report only)
   stats                counts, build hash and time, facts per region / period / status
 """
@@ -102,8 +102,9 @@ def cmd_userdict(settings: Settings, args: argparse.Namespace) -> int:
     content = load_content(settings.content_dir)
     text = render(content)
     path = settings.userdict_path
-    # why: the NLU's topic featurizer (bot.topic_features) reads the topic texts from next to the dictionary.
-    topics_path = path.with_name("topics.json")
+    # why: the NLU's topic featurizer (bot.topic_features) reads the topic texts from data/topics/; not
+    # from data/dict/, whose every file the JiebaTokenizer loads as a dictionary.
+    topics_path = path.parent.parent / "topics" / "topics.json"
     topics_text = render_topic_documents(content)
     if args.check:
         stale = [p for p, t in ((path, text), (topics_path, topics_text)) if is_stale(p, t)]

@@ -204,7 +204,7 @@ def topic_documents(content: Content) -> dict[str, list[str]]:
 
 
 def render_topic_documents(content: Content) -> str:
-    """``data/dict/topics.json``: :func:`topic_documents` as sorted, indented JSON."""
+    """``data/topics/topics.json``: :func:`topic_documents` as sorted, indented JSON."""
     import json
 
     return json.dumps(topic_documents(content), ensure_ascii=False, indent=1, sort_keys=True) + "\n"

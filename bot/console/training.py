@@ -218,14 +218,15 @@ _STARTED = re.compile(r"Starting to train component '(\w+)'")
 _FINISHED = re.compile(r"(?:Finished training component|Restored component) '(\w+)'")
 _EPOCHS = re.compile(r"Epochs:\s+(\d+)%")
 # Share of the training time of the components that train for many epochs; the rest share 15%.
-HEAVY = {"DIETClassifier": 0.55, "TEDPolicy": 0.30, "ResponseSelector": 0.1, "UnexpecTEDIntentPolicy": 0.1}
+HEAVY = {"DIETClassifier": 0.55, "LinearIntentClassifier": 0.1, "TEDPolicy": 0.30, "ResponseSelector": 0.1,
+         "UnexpecTEDIntentPolicy": 0.1}
 
 
 class LogProgress:
     """Turns ``rasa train`` log text into a fraction 0..1 (monotonic) and a short phase label."""
 
     def __init__(self, heavy: dict[str, float] | None = None) -> None:
-        self.heavy = heavy or {"DIETClassifier": HEAVY["DIETClassifier"], "TEDPolicy": HEAVY["TEDPolicy"]}
+        self.heavy = heavy or {n: HEAVY[n] for n in ("DIETClassifier", "LinearIntentClassifier", "TEDPolicy")}
         self.done: set[str] = set()
         self.light_done = 0
         self.current: str | None = None
@@ -712,7 +713,7 @@ class TrainingManager:
     async def _heldout(self, snapshot: Path, data_hash: str, workdir: Path, log_path: Path, report: Callable) -> dict:
         settings = self.settings
         counts = await asyncio.to_thread(split_heldout, snapshot, workdir, settings.heldout_fraction)
-        progress = LogProgress({"DIETClassifier": 0.85})
+        progress = LogProgress({"DIETClassifier": 0.85, "LinearIntentClassifier": 0.85})
 
         def on_output(chunk: str) -> None:
             progress.feed(chunk)

@@ -36,7 +36,7 @@ def featurizer():
 
     from bot.topic_features import TopicFeaturizer
 
-    documents = json.loads((ROOT / "data" / "dict" / "topics.json").read_text(encoding="utf-8"))
+    documents = json.loads((ROOT / "data" / "topics" / "topics.json").read_text(encoding="utf-8"))
     component = TopicFeaturizer({**TopicFeaturizer.get_default_config(), "alias": "topics"},
                                 LocalModelStorage.__new__(LocalModelStorage), Resource("topics"))
     component.intents, component.weights = bm25_weights(documents)
@@ -72,6 +72,6 @@ def test_committed_topic_documents_are_current():
     from knowledge.content import load_content
     from knowledge.userdict import render_topic_documents
 
-    assert (ROOT / "data" / "dict" / "topics.json").read_text(encoding="utf-8") == render_topic_documents(
+    assert (ROOT / "data" / "topics" / "topics.json").read_text(encoding="utf-8") == render_topic_documents(
         load_content(ROOT / "knowledge")
     ), "run `python -m knowledge userdict` and retrain"
