@@ -35,8 +35,8 @@ from typing import Dict, List, Sequence
 
 import sqlalchemy as sa
 
-from bot.launcher import REQUEST_MAX_SIZE, ROOT, Service, stop_all, wait_ready
 from bot import speedups
+from bot.launcher import REQUEST_MAX_SIZE, ROOT, Service, stop_all, wait_ready
 from bot.signing import ModelRejected, verify_model
 
 logger = logging.getLogger("cluster")

@@ -25,7 +25,10 @@ _FRAUD = re.compile(
     r"\bcheat|\bfake\b|\bforg(?:e|ed|ing)\b"
 )
 # why: a question about fighting fraud (怎么举报骗保, 基金监管怎么防止骗保) is not a request to cheat.
-_AGAINST_FRAUD = re.compile(r"投诉|投訴|虚假招聘|虛假招聘|举报|舉報|防止|防范|防範|打击|打擊|查处|查處|严厉|嚴厲|监管|監管|处罚|處罰|被骗|被騙|受骗|受騙")
+_AGAINST_FRAUD = re.compile(
+    r"投诉|投訴|虚假招聘|虛假招聘|举报|舉報|防止|防范|防範|打击|打擊|查处|查處|严厉|嚴厲|监管|監管|处罚|處罰|"
+    r"被骗|被騙|受骗|受騙"
+)
 # why: a typed "/intent{...}" arrives neutralised as "／intent{...}" (bot.sanitize); it is plain text
 # that means nothing, so the model's guess from its English words must not steer the answer.
 _COMMAND = re.compile(r"^\s*／[A-Za-z_]+(?:\{.*\})?\s*$", re.S)

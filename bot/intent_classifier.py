@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
 import numpy as np
 import scipy.sparse
@@ -59,7 +59,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     """Linear SVM intent classifier with temperature-calibrated confidences (see module docstring)."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {
             # why: C=0.1 was best of 0.05 / 0.1 / 0.3 / 1 in cross-validation on count features.
             "C": 0.1,
@@ -71,12 +71,12 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        classes: Optional[List[str]] = None,
-        coef: Optional[np.ndarray] = None,
-        intercept: Optional[np.ndarray] = None,
+        classes: List[str] | None = None,
+        coef: np.ndarray | None = None,
+        intercept: np.ndarray | None = None,
         temperature: float = 1.0,
     ) -> None:
         self._config = {**self.get_default_config(), **config}
@@ -90,7 +90,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
@@ -159,7 +159,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,

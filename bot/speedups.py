@@ -11,6 +11,12 @@ static reply (``bench/profile.py``, ``make bench``).
 :func:`install` replaces that method with one that validates against a validator built once from
 the same schema, with the same error message; behaviour is otherwise unchanged. It is applied
 explicitly, at process start, by :func:`main` (a drop-in for the ``rasa`` command), never at import.
+
+Second hot spot: ``EndpointConfig.request`` opens a new ``aiohttp.ClientSession`` -- a new connection
+pool, so a new TCP connection -- for every call to the action server. :func:`install` makes
+``EndpointConfig.session`` hand out one long-lived session per endpoint settings and event loop, whose
+``async with`` does not close it, so calls reuse keep-alive connections. Headers, authentication and
+the timeout are the same as Rasa's.
 """
 
 from __future__ import annotations
@@ -59,8 +65,49 @@ def install() -> None:
             raise e
 
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    _share_endpoint_sessions()
     _installed = True
     logger.info("speedups: action-server replies validated with a cached JSON-schema validator")
+
+
+class _KeptSession:
+    """``async with`` that yields a shared ``aiohttp.ClientSession`` and leaves it open."""
+
+    def __init__(self, factory) -> None:
+        self._factory = factory
+
+    async def __aenter__(self):
+        return self._factory()
+
+    async def __aexit__(self, *exc_info) -> None:
+        return None
+
+
+def _share_endpoint_sessions() -> None:
+    import asyncio
+
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+
+    sessions: Dict[Any, aiohttp.ClientSession] = {}
+
+    def shared(self: EndpointConfig) -> aiohttp.ClientSession:
+        auth = None
+        if self.basic_auth:
+            auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+        loop = asyncio.get_running_loop()
+        key = (id(loop), repr(sorted((self.headers or {}).items())), repr(self.basic_auth))
+        session = sessions.get(key)
+        if session is None or session.closed or getattr(session, "_loop", loop) is not loop:
+            session = sessions[key] = aiohttp.ClientSession(
+                headers=self.headers, auth=auth, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT)
+            )
+        return session
+
+    def session(self: EndpointConfig) -> _KeptSession:
+        return _KeptSession(lambda: shared(self))
+
+    EndpointConfig.session = session  # type: ignore[method-assign]
 
 
 def rasa_command() -> List[str]:

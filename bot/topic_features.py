@@ -26,7 +26,7 @@ import re
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text, Type
+from typing import Any, Dict, List, Type
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -66,7 +66,8 @@ def terms(text: str) -> List[str]:
     for run in _RUNS.findall(value):
         if _CJK.match(run):
             out += [g for g in (run[i : i + 2] for i in range(len(run) - 1)) if g not in _STOP]
-            out += [g for g in (run[i : i + 3] for i in range(len(run) - 2)) if g[:2] not in _STOP and g[1:] not in _STOP]
+            trigrams = (run[i : i + 3] for i in range(len(run) - 2))
+            out += [g for g in trigrams if g[:2] not in _STOP and g[1:] not in _STOP]
         else:
             run = run.rstrip(".%")
             if len(run) >= 2:
@@ -86,7 +87,7 @@ def bm25_weights(documents: Dict[str, List[str]]) -> tuple[List[str], Dict[str, 
     for term, df in frequency.items():
         idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
         row = []
-        for count, length in zip(counts, lengths):
+        for count, length in zip(counts, lengths, strict=False):
             tf = count.get(term, 0)
             row.append(round(idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average)), 5) if tf else 0.0)
         weights[term] = row
@@ -102,7 +103,7 @@ class TopicFeaturizer(DenseFeaturizer, GraphComponent):
         return [Tokenizer]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {
             **DenseFeaturizer.get_default_config(),
             # why: generated from the knowledge content next to the jieba dictionary (make kb / userdict).
@@ -110,17 +111,17 @@ class TopicFeaturizer(DenseFeaturizer, GraphComponent):
         }
 
     @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:
+    def validate_config(cls, config: Dict[str, Any]) -> None:
         if not str(config.get("documents") or "").endswith(".json"):
             raise ValueError("TopicFeaturizer needs `documents`: the path of the topic texts (JSON)")
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        intents: Optional[List[str]] = None,
-        weights: Optional[Dict[str, List[float]]] = None,
+        intents: List[str] | None = None,
+        weights: Dict[str, List[float]] | None = None,
     ) -> None:
         super().__init__(resource.name if resource else "TopicFeaturizer", config)
         self._model_storage = model_storage
@@ -132,7 +133,7 @@ class TopicFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
@@ -154,7 +155,7 @@ class TopicFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,

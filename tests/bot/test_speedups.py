@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
+from rasa.utils.endpoints import EndpointConfig
 
 from bot import speedups
+
+# why: captured before any test installs the speed-ups (the module fixture keeps them installed).
+STOCK_SESSION = EndpointConfig.session
 
 VALID = {
     "events": [{"event": "slot", "name": "topic", "value": "service_points"}],
@@ -16,11 +20,15 @@ VALID = {
 
 @pytest.fixture(scope="module")
 def stock_and_patched():
+    from rasa.utils.endpoints import EndpointConfig
+
     action = RemoteAction.__new__(RemoteAction)  # why: validation needs no endpoint or name
     stock = RemoteAction._validate_action_result
+    stock_session = EndpointConfig.session
     speedups.install()
     yield action, stock
     RemoteAction._validate_action_result = stock
+    EndpointConfig.session = stock_session
     speedups._installed = False
 
 
@@ -77,3 +85,53 @@ def test_speedups_module_runs_rasas_cli():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "3.6.21" in result.stdout
+
+
+def _peer_ports_of_two_requests() -> list:
+    import asyncio
+
+    from aiohttp import web
+    from rasa.utils.endpoints import EndpointConfig
+
+    async def run() -> list:
+        ports = []
+
+        async def handler(request):
+            ports.append(request.transport.get_extra_info("peername")[1])
+            return web.json_response({"ok": True, "auth": request.headers.get("X-Test")})
+
+        app = web.Application()
+        app.router.add_post("/webhook", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"X-Test": "yes"})
+        try:
+            for _ in range(2):
+                assert await endpoint.request(json={}) == {"ok": True, "auth": "yes"}
+        finally:
+            await runner.cleanup()
+        return ports
+
+    return asyncio.run(run())
+
+
+def test_action_server_calls_reuse_one_connection():
+    from rasa.utils.endpoints import EndpointConfig
+
+    patched_session = EndpointConfig.session
+    stock_validate = RemoteAction._validate_action_result
+    EndpointConfig.session = STOCK_SESSION
+    first, second = _peer_ports_of_two_requests()
+    assert first != second  # Rasa's own: a new session, so a new connection, per call
+    try:
+        speedups._installed = False
+        speedups.install()
+        first, second = _peer_ports_of_two_requests()
+        assert first == second
+    finally:
+        EndpointConfig.session = patched_session
+        RemoteAction._validate_action_result = stock_validate
+        speedups._installed = True
