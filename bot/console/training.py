@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
+
 from bot.console.checks import normalise, rasa_env, read_tail
 from bot.console.nlu_files import NluFile, parse_example
 from bot.console.rasa_client import RasaClient
@@ -222,11 +224,22 @@ HEAVY = {"DIETClassifier": 0.55, "LinearIntentClassifier": 0.1, "TEDPolicy": 0.3
          "UnexpecTEDIntentPolicy": 0.1}
 
 
+def heavy_components(config: Path) -> dict[str, float] | None:
+    """The :data:`HEAVY` components that ``config`` trains (None: the default guess)."""
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    names = [c.get("name", "").rsplit(".", 1)[-1] for c in (data.get("pipeline") or []) + (data.get("policies") or [])]
+    found = {n: HEAVY[n] for n in names if n in HEAVY}
+    return found or None
+
+
 class LogProgress:
     """Turns ``rasa train`` log text into a fraction 0..1 (monotonic) and a short phase label."""
 
     def __init__(self, heavy: dict[str, float] | None = None) -> None:
-        self.heavy = heavy or {n: HEAVY[n] for n in ("DIETClassifier", "LinearIntentClassifier", "TEDPolicy")}
+        self.heavy = heavy or {n: HEAVY[n] for n in ("DIETClassifier", "TEDPolicy")}
         self.done: set[str] = set()
         self.light_done = 0
         self.current: str | None = None
@@ -677,7 +690,7 @@ class TrainingManager:
     async def _train(self, snapshot: Path, model_name: str, log_path: Path, report: Callable) -> None:
         settings = self.settings
         settings.models_dir.mkdir(parents=True, exist_ok=True)
-        progress = LogProgress()
+        progress = LogProgress(heavy_components(snapshot / "config.yml"))
 
         def on_output(chunk: str) -> None:
             progress.feed(chunk)
