@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))  # why: runnable as a plain script as well as with
 from bench import crossval, procs  # noqa: E402
 from bench.load import Counter, conversation_scripts, percentile, post_message, run_level  # noqa: E402
 from bench.report import write_report  # noqa: E402
+from bot import speedups  # noqa: E402
 from bot.launcher import Service, bot_services, free_port, stop_all, wait_ready  # noqa: E402
 
 logger = logging.getLogger("bench")
@@ -119,7 +120,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--skip-train", action="store_true", default=_env_flag("BENCH_SKIP_TRAIN"))
     parser.add_argument("--skip-crossval", action="store_true", default=_env_flag("BENCH_SKIP_CROSSVAL"))
     parser.add_argument("--no-speedups", dest="speedups", action="store_false",
-                        default=os.environ.get("RASA_SPEEDUPS", "1").strip().lower() not in ("0", "false", "no", "off"),
+                        default=speedups.enabled(),
                         help="start the private Rasa server without bot.speedups (RASA_SPEEDUPS=0; for a before/after)")
     parser.add_argument("--levels", default=env("BENCH_LEVELS", "1,10,20,50"))
     parser.add_argument("--load-seconds", type=float, default=float(env("BENCH_LOAD_SECONDS", 0) or 0))

@@ -110,13 +110,18 @@ def _share_endpoint_sessions() -> None:
     EndpointConfig.session = session  # type: ignore[method-assign]
 
 
+def enabled() -> bool:
+    """False when ``RASA_SPEEDUPS`` is 0 / false / no / off."""
+    return os.environ.get("RASA_SPEEDUPS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def rasa_command() -> List[str]:
     """The argv prefix that starts Rasa in a child process: through this module unless disabled.
 
     ``RASA_SPEEDUPS=0`` gives the plain ``rasa`` command (for a before/after comparison, or should a
     future Rasa make the patch wrong).
     """
-    if os.environ.get("RASA_SPEEDUPS", "1").strip().lower() in ("0", "false", "no", "off"):
+    if not enabled():
         return [os.path.join(os.path.dirname(sys.executable), "rasa")]
     return [sys.executable, "-m", "bot.speedups"]
 
