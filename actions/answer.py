@@ -71,7 +71,7 @@ class ActionSelectOption(KnowledgeAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         options = tracker.get_slot("last_options") or []
-        choice = parse_option(tracker.latest_message.get("text") or "")
+        choice = parse_option(tracker.latest_message.get("text") or "", len(options))
         if choice is None:
             # why: the model can mistake text holding a digit ("<img src=x onerror=alert(1)>") for a choice.
             dispatcher.utter_message(response="utter_default")

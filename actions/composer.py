@@ -47,6 +47,8 @@ _NOISE = re.compile(
 )
 _OPTION_WORDS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5}
 _CIRCLED = {"①": 1, "②": 2, "③": 3, "④": 4, "⑤": 5}
+_ENGLISH_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
+                     "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
 
 
 class Templates:
@@ -121,19 +123,43 @@ def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | No
     return None, None
 
 
-def parse_option(text: str) -> int | None:
-    """A resident's choice of a numbered option ("2", "第二个", "②", "选2"), 1-based."""
-    text = (text or "").strip()
+def parse_option(text: str, count: int | None = None) -> int | None:
+    """A resident's choice of a numbered option, 1-based, or None.
+
+    Reads "2", "②", "第二个", "选3", "2号", "选项2", "上面第一个", "the second one", and, when ``count`` (how many
+    options were offered) is known, "最后一个", "倒数第二个" and "中间那个" (only for an odd count).
+    bot.components.IntentGuard routes the same forms to ``select_option``.
+    """
+    text = (text or "").strip().lower()
     for char, number in _CIRCLED.items():
         if char in text:
             return number
-    match = re.fullmatch(r"(?:选|選|第|option\s*)?\s*([1-9])\s*(?:个|個|项|項|号|號)?\s*[.。．]?", text, re.I)
+    if re.fullmatch(r"[^0-9]*[0-9]{2,}.*", text) or len(text) > 16:
+        return None
+    match = re.search(r"(倒数|倒數)?第\s*([1-9一二两兩三四五])", text)
+    if match:
+        number = _ordinal(match.group(2))
+        if match.group(1):
+            return count - number + 1 if count and number <= count else None
+        return number
+    match = re.search(r"(?:^|[^0-9])([1-9])(?:[^0-9]|$)", text)
     if match:
         return int(match.group(1))
-    match = re.search(r"第([一二两兩三四五])", text)
+    match = re.search(r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\b", text)
     if match:
-        return _OPTION_WORDS[match.group(1)]
+        return _ENGLISH_ORDINALS[match.group(1)]
+    if re.search(r"最后|最後|最尾|\blast\b", text):
+        return count or None
+    if re.search(r"中间|中間|middle", text):
+        return (count + 1) // 2 if count and count % 2 == 1 else None
+    match = re.fullmatch(r"\D{0,6}?([一二两兩三四五])\s*(?:号|號|个|個|项|項)?\D{0,4}", text)
+    if match:
+        return _ordinal(match.group(1))
     return None
+
+
+def _ordinal(token: str) -> int:
+    return int(token) if token.isdigit() else _OPTION_WORDS[token]
 
 
 def _citation(sources: Iterable[Source]) -> str:
