@@ -71,12 +71,14 @@ class ActionSelectOption(KnowledgeAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         options = tracker.get_slot("last_options") or []
-        choice = parse_option(tracker.latest_message.get("text") or "", len(options))
-        if choice is None:
+        text = tracker.latest_message.get("text") or ""
+        choice = parse_option(text, len(options))
+        # why: "最后一个" is a choice even when no options are on offer (its number is unknown then).
+        if choice is None and parse_option(text, 5) is None:
             # why: the model can mistake text holding a digit ("<img src=x onerror=alert(1)>") for a choice.
             dispatcher.utter_message(response="utter_default")
             return []
-        if not options or not 1 <= choice <= len(options):
+        if choice is None or not options or not 1 <= choice <= len(options):
             dispatcher.utter_message(response="utter_option_unknown")
             return []
         option = options[choice - 1]

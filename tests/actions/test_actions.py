@@ -151,3 +151,18 @@ def test_injection_without_a_question_only_keeps_the_rules(service, domain, text
 ])
 def test_question_clause(text, clause):
     assert question_clause(text) == clause
+
+
+@pytest.mark.parametrize("text", ["最后一个", "倒数第二个", "the second one"])
+def test_relative_choice_without_options_says_no_options(service, domain, text):
+    messages, _ = run(ActionSelectOption(service), tracker(text, "select_option"), domain)
+    assert messages[0]["response"] == "utter_option_unknown"
+
+
+def test_last_option_is_chosen_by_position(service, domain):
+    options = [{"title": "社保卡", "value": "social_security_card"}, {"title": "网点", "value": "service_points"}]
+    messages, events = run(
+        ActionSelectOption(service), tracker("最后一个", "select_option", slots={"last_options": options}), domain
+    )
+    assert messages[0]["response"] == "utter_kb_answer" and "113" in messages[0]["answer"]
+    assert SlotSet("topic", "service_points") in events
