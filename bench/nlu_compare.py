@@ -85,17 +85,18 @@ def evaluate(config: Path, data, n: int, use: list[int], seed: int) -> dict:
         "config": str(config),
         "examples": len(rows),
         "macro_f1": round(float(f1_score(truth, guess, labels=labels, average="macro", zero_division=0)), 4),
-        "accuracy": round(sum(t == g for t, g in zip(truth, guess, strict=False)) / max(1, len(rows)), 4),
+        "accuracy": round(sum(t == g for t, g in zip(truth, guess, strict=True)) / max(1, len(rows)), 4),
         "low_confidence_share": round(sum(c < 0.45 for _, _, c in rows) / max(1, len(rows)), 4),
         "train_s_per_fold": round(train_seconds / max(1, len(use)), 1),
         # why: topic questions (ask_*) and conversation management behave very differently.
-        "topic_macro_f1": round(float(sum(f for f, i in zip(per_intent, labels, strict=False) if i.startswith("ask_"))
+        "topic_macro_f1": round(float(sum(f for f, i in zip(per_intent, labels, strict=True) if i.startswith("ask_"))
                                       / max(1, sum(i.startswith("ask_") for i in labels))), 4),
-        "other_macro_f1": round(float(sum(f for f, i in zip(per_intent, labels, strict=False) if not i.startswith("ask_"))
+        "other_macro_f1": round(float(sum(f for f, i in zip(per_intent, labels, strict=True)
+                                          if not i.startswith("ask_"))
                                       / max(1, sum(not i.startswith("ask_") for i in labels))), 4),
-        "worst": sorted(((round(float(f), 3), i) for f, i in zip(per_intent, labels, strict=False)))[:12],
+        "worst": sorted(((round(float(f), 3), i) for f, i in zip(per_intent, labels, strict=True)))[:12],
         "confusions": [(t, g, c) for (t, g), c in confusions.most_common(20)],
-        "errors": [(t, g, round(c, 2), x) for (t, g, c), x in zip(rows, texts, strict=False) if t != g],
+        "errors": [(t, g, round(c, 2), x) for (t, g, c), x in zip(rows, texts, strict=True) if t != g],
     }
 
 
