@@ -142,7 +142,8 @@ def parse_option(text: str, count: int | None = None) -> int | None:
         if match.group(1):
             return count - number + 1 if count and number <= count else None
         return number
-    match = re.search(r"(?:^|[^0-9])([1-9])(?:[^0-9]|$)", text)
+    # why: one digit among a few option words ("要2號", "option 2"); "3金1银" holds two numbers and is no choice.
+    match = re.fullmatch(r"\D{0,8}?([1-9])\D{0,6}", text)
     if match:
         return int(match.group(1))
     match = re.search(r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\b", text)

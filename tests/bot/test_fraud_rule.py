@@ -69,3 +69,9 @@ def test_every_option_example_of_the_training_data_is_parsed():
     routed = [e.get("text") for e in data.intent_examples if rule_intent(e.get("text")) == "option"]
     assert routed
     assert [t for t in routed if parse_option(t, 5) is None] == []
+
+
+@pytest.mark.parametrize("text", ["3金1银", "5金2银1铜", "2024年呢", "12333"])
+def test_numbers_inside_questions_are_no_choice_for_the_option_action(text):
+    # why: the model may still say select_option; the action must then not pick an option.
+    assert parse_option(text, 5) is None
