@@ -26,7 +26,14 @@ from sqlalchemy.engine import Engine
 from knowledge import models as m
 from knowledge.content import Content, FactSpec, load_content
 from knowledge.db import get_engine, session_scope
-from knowledge.ingest import ParsedDocument, locate, parse_documents, table_facts
+from knowledge.ingest import (
+    ParsedDocument,
+    locate,
+    parse_documents,
+    split_statements,
+    statement_period,
+    table_facts,
+)
 from knowledge.settings import PACKAGE_DIR, Settings
 from knowledge.textutil import period_label, render_display, squash
 from knowledge.verify import merge_table_facts, verify
@@ -37,6 +44,7 @@ COUNTED = {
     "documents": m.Document,
     "sections": m.Section,
     "passages": m.Passage,
+    "statements": m.Statement,
     "facts": m.Fact,
     "topics": m.Topic,
     "channels": m.Channel,
@@ -129,13 +137,25 @@ def _passage_topics(
     return out
 
 
+def _verify_statements(docs: dict[str, ParsedDocument]) -> list[str]:
+    """Every statement is verbatim in its document's clean text (whitespace aside)."""
+    problems = []
+    for doc_id, doc in docs.items():
+        text = squash(doc.clean_text)
+        for p in doc.passages:
+            for statement in split_statements(p.text):
+                if squash(statement) not in text:
+                    problems.append(f"document {doc_id}: statement not in the source text: {statement[:40]}")
+    return problems
+
+
 def compile_kb(content_dir: Path, content: Content | None = None) -> CompiledKB:
     """Load (unless ``content`` is given), parse, merge and verify; never raises on bad content."""
     content = content if content is not None else load_content(content_dir)
     docs = parse_documents(content.manifest, content.sources_dir)
     tables = [f for doc in docs.values() for f in table_facts(doc)]
     facts, problems = merge_table_facts(content.facts, tables)
-    problems = content.problems + problems + verify(content, docs, facts)
+    problems = content.problems + problems + verify(content, docs, facts) + _verify_statements(docs)
 
     resolved: list[FactSpec] = []
     for f in facts:
@@ -175,12 +195,39 @@ def counts(engine: Engine) -> dict[str, int]:
         }
 
 
+# why: a statement belongs to a topic when it names the topic (an alias of 3+ characters, or the card's
+# name); short aliases (社保, 工伤) are too common to tag on their own.
+def _topic_aliases(content: Content) -> list[tuple[str, str]]:
+    out = []
+    for t in content.topics:
+        for alias in dict.fromkeys((t.name, *t.aliases)):
+            if len(alias) >= 3 and not alias.isascii():
+                out.append((alias, t.id))
+    return out
+
+
+def _alias_topics(text: str, aliases: list[tuple[str, str]]) -> set[str]:
+    return {topic for alias, topic in aliases if alias in text}
+
+
+# why: a sentence without its own period cue takes its document's: the 2024 review states results, the
+# plans' "发展基础" sections look back on the 十三五, everything else in a plan is what it sets out to do.
+def _default_period(kind: str, path: str) -> str:
+    if kind == "annual_review":
+        return "result_2024"
+    if "发展基础" in path or "十三五" in path or "发展成就" in path:
+        return "result_13th"
+    return "plan"
+
+
 def _rows(kb: CompiledKB) -> dict[type, list[dict]]:
     """Every row to insert, per model, in foreign-key order."""
     rows: dict[type, list[dict]] = defaultdict(list)
     content = kb.content
     section_id = 0
     passage_id = 0
+    statement_id = 0
+    aliases = _topic_aliases(content)
     for meta in content.manifest:
         doc = kb.docs.get(meta.doc_id)
         if doc is None:
@@ -230,8 +277,25 @@ def _rows(kb: CompiledKB) -> dict[type, list[dict]]:
                     path=p.path,
                 )
             )
-            for topic in sorted(kb.passage_topics.get((meta.doc_id, p.ordinal), ())):
+            passage_topics = sorted(kb.passage_topics.get((meta.doc_id, p.ordinal), ()))
+            for topic in passage_topics:
                 rows[m.PassageTopic].append(dict(passage_id=passage_id, topic_id=topic))
+            for text in split_statements(p.text):
+                statement_id += 1
+                topics = set(passage_topics) | _alias_topics(text, aliases)
+                rows[m.Statement].append(
+                    dict(
+                        id=statement_id,
+                        doc_id=meta.doc_id,
+                        passage_id=passage_id,
+                        ordinal=statement_id,
+                        text=text,
+                        path=p.path,
+                        region=meta.region,
+                        period=statement_period(text) or _default_period(meta.kind, p.path),
+                        topics=" ".join(sorted(topics)),
+                    )
+                )
 
     for i, t in enumerate(content.topics):
         rows[m.Topic].append(dict(id=t.id, ordinal=i, name=t.name))
@@ -294,6 +358,7 @@ _INSERT_ORDER = (
     m.Document,
     m.Section,
     m.Passage,
+    m.Statement,
     m.Topic,
     m.Channel,
     m.Fact,

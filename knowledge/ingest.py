@@ -642,3 +642,39 @@ def parse_documents(manifest: list[ManifestEntry], sources_dir: Path) -> dict[st
             continue
         docs[meta.doc_id] = parse_document(meta, sources_dir)
     return docs
+
+
+# ---------------------------------------------------------------- statements
+
+# why: a statement is what a resident can be told in one breath; Chinese sentences end at 。！？, and the
+# plans' long sentences list measures separated by ；, each of which stands alone.
+_SENTENCE_END_RE = re.compile(r"(?<=[。！？!?；;])")
+_STATEMENT_MIN_CHARS = 8
+_STATEMENT_MAX_CHARS = 160
+_PERIOD_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("result_2024", re.compile(r"2024年")),
+    ("target_2025", re.compile(r"到2025年|2025年[^，。]{0,6}(?:达到|实现|形成|建成)|十四五.{0,3}(?:期末|时期|期间)|“十四五”(?:期末|时期|期间)")),
+    ("result_13th", re.compile(r"“十三五”(?:期间|时期|以来)|十三五(?:期间|时期|以来)|五年来")),
+)
+
+
+def split_statements(text: str) -> list[str]:
+    """Sentences (or ；-clauses) of a passage, verbatim and in order; fragments under 8 characters are
+    joined to their neighbour so that every statement can be read on its own."""
+    parts = [p for p in _SENTENCE_END_RE.split(text) if p.strip()]
+    out: list[str] = []
+    for part in parts:
+        if out and (len(squash(part)) < _STATEMENT_MIN_CHARS or len(squash(out[-1])) < _STATEMENT_MIN_CHARS):
+            out[-1] += part
+        else:
+            out.append(part)
+    # why: a run-on list without ；/。 (tables, headlines) is still one statement, capped for display.
+    return [s.strip() for s in out if len(squash(s)) >= _STATEMENT_MIN_CHARS and len(s) <= 4 * _STATEMENT_MAX_CHARS]
+
+
+def statement_period(text: str) -> str:
+    """The period a sentence states itself (``result_2024``, ``target_2025``, ``result_13th``) or ``""``."""
+    for period, cue in _PERIOD_CUES:
+        if cue.search(text):
+            return period
+    return ""

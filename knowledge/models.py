@@ -86,6 +86,27 @@ class PassageTopic(Base):
     topic_id = Column(String(64), ForeignKey("kb_topic.id", ondelete="CASCADE"), primary_key=True)
 
 
+class Statement(Base):
+    """One sentence or clause of a document, verbatim: what the plans *say* (figures are facts).
+
+    Derived at build time from the passages (:func:`knowledge.ingest.split_statements`); ``region`` is the
+    document's, ``period`` is set only where the sentence itself states one (``target_2025``, ``result_2024``,
+    ``result_13th``), and ``topics`` are the topic cards whose aliases or passages it belongs to.
+    """
+
+    __tablename__ = "kb_statement"
+
+    id = Column(Integer, primary_key=True)
+    doc_id = Column(String(16), ForeignKey("kb_document.id", ondelete="CASCADE"), nullable=False, index=True)
+    passage_id = Column(Integer, ForeignKey("kb_passage.id", ondelete="CASCADE"), nullable=False)
+    ordinal = Column(Integer, nullable=False)
+    text = Column(Text, nullable=False)
+    path = Column(Text, nullable=False, default="")
+    region = Column(String(16), nullable=False)
+    period = Column(String(32), nullable=False, default="")
+    topics = Column(Text, nullable=False, default="")  # space-separated topic ids
+
+
 class Fact(Base):
     """A verified figure or datum with its verbatim quote."""
 

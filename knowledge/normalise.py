@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from knowledge.gazetteer import places_in
+
 _REGION_ALIASES: dict[str, tuple[str, ...]] = {
     "深圳": ("深圳", "深", "鹏城", "鵬城", "sz", "shenzhen", "深圳市", "深圳特区", "深圳經濟特區"),
     "上海": ("上海", "沪", "滬", "申城", "sh", "shanghai", "上海市"),
@@ -276,6 +278,23 @@ def regions_in(text: str | None) -> list[str]:
         if position >= 0:
             found.append((position, _REGION_TABLE[alias]))
             value = value.replace(alias, " " * len(alias))
+    # why: counties, districts and provinces come from the national table (knowledge.gazetteer): a Shenzhen
+    # district is Shenzhen, 浏阳市 or 广东省 is a place the sources do not cover.
+    known_short = {r for _, r in found}
+    for place in places_in(text):
+        if place.covered:
+            found.append((value.find(place.name[:2]) if place.name[:2] in value else len(value), place.covered))
+            continue
+        name = place.written if place.level == "county" else place.name
+        short = name
+        for suffix in ("特别行政区", "市"):
+            if place.level != "county" and short.endswith(suffix) and len(short) > len(suffix) + 1:
+                short = short[: -len(suffix)]
+                break
+        if short not in known_short and place.name not in known_short:
+            position = text.find(place.written or place.name)
+            found.append((position if position >= 0 else len(text), short))
+            known_short.add(short)
     ordered = [region for _, region in sorted(found)]
     unique = list(dict.fromkeys(ordered))
     rank = {"深圳": 0, "上海": 0, "全国": 1}
