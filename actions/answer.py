@@ -10,7 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import KnowledgeAction
-from actions.composer import compose_topic_answer, parse_option
+from actions.composer import compose_plan, compose_topic_answer, parse_option
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +31,12 @@ class ActionAnswerTopic(KnowledgeAction):
             dispatcher.utter_message(response="utter_default")
             return []
         question = self.question(tracker)
-        answer = await self.in_thread(
-            compose_topic_answer, self.service, self.templates(tracker, domain), card.id, question
+        plan = await self.in_thread(
+            self.service.plan, question.text, card.id, question.region or question.carried_region
         )
+        answer = await self.in_thread(compose_plan, self.service, self.templates(tracker, domain), plan, question)
         self.send(dispatcher, answer)
-        return [SlotSet("topic", card.id), SlotSet("last_options", None)]
+        return [SlotSet("topic", answer.topic_id or card.id), SlotSet("last_options", None)]
 
 
 class ActionFollowup(KnowledgeAction):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from knowledge.service import Fact, KnowledgeService, Source, TopicCard
+from knowledge.service import Fact, KnowledgeService, Plan, Source, TopicCard
 
 SUPPORTED_REGIONS = ("深圳", "上海", "全国")
 DEFAULT_REGION = "深圳"
@@ -447,3 +447,115 @@ def card_relevance(svc: KnowledgeService, card: TopicCard, text: str) -> int:
     scores = [relevance(f, bigrams) for f in svc.facts_for_topic(card.id)]
     scores += [len(bigrams & _bigrams(alias)) for alias in card.aliases]
     return max(scores, default=0)
+
+
+# ---------------------------------------------------------------- plans (knowledge.planner)
+
+def compose_plan(svc: KnowledgeService, templates: Templates, plan: Plan, question: Question) -> Answer:
+    """Words a :class:`knowledge.planner.Plan`: the planner chose the shape and the content, this only says it."""
+    lines: list[str] = []
+    if question.has_pii:
+        lines.append(templates.text("utter_part_pii"))
+    body, sources, shown = _plan_body(svc, templates, plan, question)
+    if body is None:
+        # why: the figure shape is the topic answer of compose_topic_answer (it carries its own source line).
+        answer = compose_topic_answer(svc, templates, plan.topic_id or "", question)
+        if plan.district and plan.region in (None, "深圳", "上海"):
+            city = plan.region or "深圳"
+            note = templates.text("utter_part_district", city=city, district=plan.district)
+            text = answer.text.replace("\n", "\n" + note + "\n", 1)
+            return Answer(text, answer.topic_id, answer.facts, answer.options)
+        return answer
+    lines.extend(body)
+    if sources:
+        lines.append(templates.text("utter_part_source", citation=_citation(sources)))
+    return Answer("\n".join(lines), plan.topic_id, tuple(shown))
+
+
+def _plan_body(
+    svc: KnowledgeService, templates: Templates, plan: Plan, question: Question
+) -> tuple[list[str] | None, list[Source], list[Fact]]:
+    lines: list[str] = []
+    sources: list[Source] = []
+    shown: list[Fact] = []
+    district = (
+        [templates.text("utter_part_district", city=plan.region or "深圳", district=plan.district)]
+        if plan.district
+        else []
+    )
+    if plan.shape == "other_domain":
+        return [templates.text("utter_part_other_domain", subject=plan.subject)], sources, shown
+    if plan.shape == "place":
+        others = ["深圳", "上海", "全国"]
+        return (
+            [
+                templates.text("utter_part_region_not_covered", city=plan.place),
+                templates.text("utter_part_others_available", regions=_join(others), example=others[0]),
+            ],
+            sources,
+            shown,
+        )
+    if plan.shape in ("gap", "not_covered"):
+        if plan.shape == "gap":
+            lines.append(templates.text("utter_part_gap_lead", missing=plan.missing))
+        else:
+            lines.append(templates.text("utter_part_not_covered", subject=plan.subject))
+        lines.extend(district)
+        for statement in plan.statements[:1]:
+            lines.append(templates.text("utter_part_related", statement=statement.text))
+            sources.append(statement.source)
+        if plan.channels:
+            lines.append(templates.text("utter_part_channels", channels=_join([c.name for c in plan.channels])))
+            sources.extend(c.source for c in plan.channels)
+        else:
+            lines.append(templates.text("utter_part_no_channels"))
+        return lines, sources, shown
+    if plan.shape == "statement":
+        card = svc.topic(plan.topic_id or "")
+        name = card.name if card else ""
+        region_note = f"（{plan.region}）" if plan.region else ""
+        lines.append(templates.text("utter_part_statement_head", topic=name, region_note=region_note))
+        lines.extend(district)
+        for statement in plan.statements:
+            lines.append(templates.text("utter_part_statement", statement=statement.text))
+            sources.append(statement.source)
+        return lines, sources, shown
+    if plan.shape == "compare" and plan.topic_id:
+        card = svc.topic(plan.topic_id)
+        if card is None:
+            return None, sources, shown
+        lines.append(card.name)
+        periods, _ = wanted_periods(question)
+        for region in plan.analysis.covered_regions:
+            facts = _select_facts(svc.facts_for_topic(card.id, region=region), periods, question.text)[:2]
+            lines.append(templates.text("utter_part_compare_region", region=region))
+            if not facts:
+                lines.append(templates.text("utter_part_no_region_facts", region=region, topic=card.name))
+            for fact in facts:
+                lines.append(_fact_line(templates, fact))
+                sources.append(fact.source)
+                shown.append(fact)
+        return lines, sources, shown
+    if plan.shape == "parts":
+        for number, (part, sub) in enumerate(plan.parts, 1):
+            lines.append(templates.text("utter_part_part", number=number, question=part))
+            sub_question = Question(text=part, region=question.region, carried_region=question.carried_region,
+                                    period=question.period, today=question.today)
+            body, sub_sources, sub_shown = _plan_body(svc, templates, sub, sub_question)
+            if body is None:
+                if not sub.topic_id:
+                    lines.append(templates.text("utter_part_search_intro"))
+                    continue
+                answer = compose_topic_answer(svc, templates, sub.topic_id, sub_question)
+                # why: one source line for the whole message, at its end.
+                body = [line for line in answer.text.split("\n") if not line.startswith("来源：")]
+                sub_sources = [f.source for f in answer.facts]
+                for text, src in (svc.topic(sub.topic_id).summary if svc.topic(sub.topic_id) else ()):
+                    if text in answer.text:
+                        sub_sources.append(src)
+                sub_shown = list(answer.facts)
+            lines.extend(body)
+            sources.extend(sub_sources)
+            shown.extend(sub_shown)
+        return lines, sources, shown
+    return None, sources, shown

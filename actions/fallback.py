@@ -14,6 +14,7 @@ from actions.base import KnowledgeAction
 from actions.composer import (
     SUPPORTED_REGIONS,
     card_relevance,
+    compose_plan,
     compose_region_not_covered,
     compose_search_answer,
     compose_topic_answer,
@@ -47,13 +48,22 @@ class ActionClarifyOrSearch(KnowledgeAction):
             # why: a typed "/intent{...}" is plain text with no question in it.
             dispatcher.utter_message(response="utter_default")
             return []
+        text = tracker.latest_message.get("text") or ""
+        # why: a subject the sources do not cover (缴费基数), a non-人社 matter, a place the sources do not cover
+        # or several questions in one message have a definite answer whatever the model was unsure of.
+        plan = await self.in_thread(self.service.plan, text, None, None)
+        if plan.shape in ("not_covered", "other_domain", "place", "parts"):
+            answer = await self.in_thread(
+                compose_plan, self.service, self.templates(tracker, domain), plan, self.question(tracker)
+            )
+            self.send(dispatcher, answer)
+            return [SlotSet("last_options", None)]
         ranking = [r for r in tracker.latest_message.get("intent_ranking", []) if r.get("name") != "nlu_fallback"]
         cards = []
         for entry in ranking[:3]:
             card = await self.in_thread(self.service.topic_for_intent, entry.get("name"))
             if card is not None and entry.get("confidence", 0) >= MIN_OPTION_CONFIDENCE:
                 cards.append((card, entry["confidence"]))
-        text = tracker.latest_message.get("text") or ""
         if len(cards) >= 2:
             # why: when one candidate's own figures or aliases clearly match the words used
             # ("技能人材总量" -> 技能人才总量), answer it instead of asking.

@@ -34,6 +34,7 @@ from knowledge.ingest import (
     statement_period,
     table_facts,
 )
+from knowledge.planner import verify_uncovered
 from knowledge.settings import PACKAGE_DIR, Settings
 from knowledge.textutil import period_label, render_display, squash
 from knowledge.verify import merge_table_facts, verify
@@ -82,7 +83,7 @@ class BuildResult:
 
 def code_files() -> list[Path]:
     """The engine's own source files (their bytes are part of the build hash)."""
-    return sorted(PACKAGE_DIR.glob("*.py"))
+    return sorted(PACKAGE_DIR.glob("*.py")) + [PACKAGE_DIR / "uncovered.yml"]
 
 
 def content_hash(content: Content) -> str:
@@ -156,6 +157,9 @@ def compile_kb(content_dir: Path, content: Content | None = None) -> CompiledKB:
     tables = [f for doc in docs.values() for f in table_facts(doc)]
     facts, problems = merge_table_facts(content.facts, tables)
     problems = content.problems + problems + verify(content, docs, facts) + _verify_statements(docs)
+    problems += verify_uncovered(
+        {doc_id: squash(doc.clean_text) for doc_id, doc in docs.items()}, {c.id for c in content.channels}
+    )
 
     resolved: list[FactSpec] = []
     for f in facts:

@@ -653,7 +653,7 @@ _STATEMENT_MIN_CHARS = 8
 _STATEMENT_MAX_CHARS = 160
 _PERIOD_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("result_2024", re.compile(r"2024年")),
-    ("target_2025", re.compile(r"到2025年|2025年[^，。]{0,6}(?:达到|实现|形成|建成)|十四五.{0,3}(?:期末|时期|期间)|“十四五”(?:期末|时期|期间)")),
+    ("target_2025", re.compile(r"到2025年|2025年[^，。]{0,6}(?:达到|实现|形成|建成)|十四五.{0,3}(?:期末|时期|期间)|“十四五”(?:期末|时期|期间)")),  # noqa: E501
     ("result_13th", re.compile(r"“十三五”(?:期间|时期|以来)|十三五(?:期间|时期|以来)|五年来")),
 )
 

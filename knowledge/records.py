@@ -86,3 +86,15 @@ class Hit:
     source: Source
     topics: tuple[str, ...]
     region: str
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A sentence of a source, verbatim (``text == source.quote``): what the plans say, beside the figures."""
+
+    id: int
+    text: str
+    region: str
+    period: str  # result_2024 | target_2025 | result_13th | plan
+    topics: tuple[str, ...]
+    source: Source

@@ -21,12 +21,14 @@ Contracts:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import inspect, select
 
 from knowledge import models as m
@@ -34,16 +36,28 @@ from knowledge.db import get_engine, session_scope
 from knowledge.normalise import normalise_region as _normalise_region
 from knowledge.normalise import question_kind as _question_kind
 from knowledge.normalise import regions_in as _regions_in
-from knowledge.records import Channel, Fact, Hit, Source, TopicCard
-from knowledge.search import SearchIndex, shared_tokenizer
+from knowledge.planner import Plan
+from knowledge.records import Channel, Fact, Hit, Source, Statement, TopicCard
+from knowledge.search import Entry, SearchIndex, shared_tokenizer
 from knowledge.settings import Settings, get_settings
 from knowledge.textutil import normalise_number, number_forms
 
-__all__ = ["KnowledgeService", "KnowledgeBaseNotBuilt", "Fact", "TopicCard", "Hit", "Source", "Channel"]
+__all__ = [
+    "KnowledgeService", "KnowledgeBaseNotBuilt", "Fact", "TopicCard", "Hit", "Source", "Channel", "Statement", "Plan",
+]
 
 log = logging.getLogger(__name__)
+_DIGIT = re.compile(r"\d")
 
 COVERED_REGIONS = ("深圳", "上海", "全国")
+# why: a statement tagged with the asked topic is much more likely the answer than a namesake elsewhere.
+TOPIC_STATEMENT_BOOST = 1.6
+# why: a statement that uses the words an answer needs (免费 for 收不收费) is the answer more often than one
+# that only repeats the question's topic words.
+FACET_WEIGHT = 1.0
+# why: the final plan's news (000) and the 2024 review (003) are current; the draft (001) is the
+# fallback when only it says something.
+STATEMENT_DOC_WEIGHT = {"000": 1.15, "003": 1.1}
 
 # NLU ``period`` entity values (docs/design.md) -> fact periods they ask about.
 PERIOD_ENTITY_VALUES: dict[str, frozenset[str]] = {
@@ -77,6 +91,8 @@ class _Snapshot:
     fact_group: dict[str, str]
     topic_facts: dict[str, tuple[str, ...]]  # topic -> fact ids, card order then others, superseded last
     doc_regions: dict[str, str]
+    channels: dict[str, Channel]
+    statements: tuple[Statement, ...]
 
 
 class KnowledgeService:
@@ -92,6 +108,7 @@ class KnowledgeService:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._index: SearchIndex | None = None
+        self._statement_index: SearchIndex | None = None
         self._numbers: frozenset[str] | None = None
         self._facts_cache: dict[tuple[str, str | None, str | None], list[Fact]] = {}
 
@@ -111,6 +128,7 @@ class KnowledgeService:
         with self._lock:
             self._snapshot = None
             self._index = None
+            self._statement_index = None
             self._numbers = None
             self._facts_cache = {}
 
@@ -209,6 +227,18 @@ class KnowledgeService:
                     related=tuple(related.get(t.id, ())),
                 )
 
+            statements = tuple(
+                Statement(
+                    id=st.id,
+                    text=st.text,
+                    region=st.region,
+                    period=st.period,
+                    topics=tuple(st.topics.split()),
+                    source=source(st.doc_id, st.path, st.text),
+                )
+                for st in session.execute(select(m.Statement).order_by(m.Statement.id)).scalars()
+            )
+
         topic_facts: dict[str, tuple[str, ...]] = {}
         for tid, card in topics.items():
             ordered = [fid for fid in card.fact_ids if fid in facts]
@@ -230,6 +260,8 @@ class KnowledgeService:
             fact_group=fact_group,
             topic_facts=topic_facts,
             doc_regions={doc_id: d.region for doc_id, d in docs.items()},
+            channels=channels,
+            statements=statements,
         )
 
     # ------------------------------------------------------------ topics and facts
@@ -306,6 +338,78 @@ class KnowledgeService:
     def document_region(self, doc_id: str) -> str | None:
         """Region a source document is about (深圳 / 上海 / 全国), or None for an unknown doc_id."""
         return self._data().doc_regions.get(doc_id)
+
+    def plan(self, text: str, topic_id: str | None = None, region: str | None = None) -> Plan:
+        """The answer plan for a question (see knowledge.planner): its shape, and the facts, statements and
+        channels that go in it. ``topic_id`` is the NLU's topic card, ``region`` the region entity or the one
+        carried from earlier turns."""
+        from knowledge.planner import plan_answer  # why: the planner imports this module's records
+
+        return plan_answer(self, text, topic_id, region)
+
+    def channel(self, channel_id: str) -> Channel | None:
+        """The official channel with ``channel_id`` (knowledge/channels.yml), or None."""
+        return self._data().channels.get(channel_id)
+
+    # ------------------------------------------------------------ statements
+
+    def statements(self, region: str | None = None, topic: str | None = None) -> list[Statement]:
+        """Every statement of the sources in reading order, optionally of one region and/or topic."""
+        return [
+            s
+            for s in self._data().statements
+            if (region is None or s.region == region) and (topic is None or topic in s.topics)
+        ]
+
+    def _statements_index(self) -> SearchIndex:
+        index = self._statement_index
+        if index is None:
+            data = self._data()
+            with self._lock:
+                if self._statement_index is None:
+                    entries = [
+                        Entry("statement", s.text, f"{s.source.section}\n{s.text}", s.region, s.topics, s.source,
+                              STATEMENT_DOC_WEIGHT.get(s.source.doc_id, 1.0))
+                        for s in data.statements
+                    ]
+                    self._statement_index = SearchIndex(entries, shared_tokenizer(self.userdict_path))
+                index = self._statement_index
+        return index
+
+    def rank_statements(
+        self,
+        text: str,
+        region: str | None = None,
+        topic: str | None = None,
+        extra_terms: tuple[str, ...] = (),
+        limit: int = 3,
+        min_score: float = 0.0,
+        with_numbers: bool = True,
+    ) -> list[Statement]:
+        """Statements that best answer ``text`` (BM25 over jieba tokens, section heading included), of
+        ``region`` when given; statements tagged with ``topic`` score ``TOPIC_STATEMENT_BOOST`` times higher
+        and ``extra_terms`` (words an answer would use, e.g. 免费 for 收不收费) count ``FACET_WEIGHT``.
+        Only scores of at least ``min_score`` are returned; ``with_numbers=False`` skips sentences with
+        figures."""
+        index = self._statements_index()
+        tokens = index.tokenizer.tokens(text)
+        if not tokens:
+            return []
+        scores = index.scores(tokens) * index._weights
+        if extra_terms:
+            extra = [t for term in extra_terms for t in index.tokenizer.tokens(term)]
+            scores = scores + FACET_WEIGHT * index.scores(extra) * (scores > 0)
+        if topic:
+            tagged = np.asarray([topic in e.topics for e in index.entries])
+            scores = np.where(tagged, scores * TOPIC_STATEMENT_BOOST, scores)
+        if region:
+            scores = np.where(np.asarray([e.region == region for e in index.entries]), scores, 0.0)
+        data = self._data()
+        if not with_numbers:
+            # why: a how-to answer must not carry figures nobody asked for (参保人数 for 失业金要什么材料).
+            scores = np.where(np.asarray([not _DIGIT.search(s.text) for s in data.statements]), scores, 0.0)
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [data.statements[int(i)] for i in order if scores[i] > 0 and scores[i] >= min_score]
 
     # ------------------------------------------------------------ search and text
 

@@ -1,0 +1,272 @@
+"""Answer planning: which shape an answer takes and what goes in it. No Rasa, no wording.
+
+:func:`plan_answer` returns a :class:`Plan`; ``actions/composer.py`` words it with the domain's
+``utter_part_*`` responses. Shapes:
+
+- ``figure``       the topic's figures (the composer's figure path picks and orders them)
+- ``statement``    what/whether questions: the best statement(s) of the sources, with their citation
+- ``gap``          how-to / amount / eligibility / where / when / phone: what the sources lack first, then the one
+                   statement that bears on it (if any), then the channels; never unrelated figures
+- ``not_covered``  a 人社 subject the sources do not cover (缴费基数, 生育保险 …): say so, the one statement that
+                   names it (if any), the channels
+- ``other_domain`` not a 人社 matter (公积金, 个税 …)
+- ``place``        a place the sources do not cover (浏阳市, 广东省)
+- ``compare``      several covered regions: the figures of each, side by side
+- ``parts``        several questions in one message: one plan per part
+
+Contract: every fact, statement and channel in a plan comes from :class:`KnowledgeService`; the planner
+never makes text that a resident reads.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from knowledge.question import Analysis, analyse
+from knowledge.records import Channel, Fact, Statement, TopicCard
+
+UNCOVERED_FILE = Path(__file__).with_name("uncovered.yml")
+COVERED = ("深圳", "上海", "全国")
+MAX_PARTS = 4
+# why: below this BM25 score a statement shares only generic words with the question (measured on the
+# development split of tests/eval/real: right statements score 8-30, unrelated ones 2-6).
+MIN_STATEMENT_SCORE = 6.0
+
+# kind -> what is missing, when no gap of the card names it better
+_MISSING = {
+    "howto": "具体办理流程和所需材料",
+    "amount": "具体金额或标准",
+    "eligibility": "具体条件",
+    "where": "具体办理地点和地址",
+    "when": "具体时间或办理时限",
+    "hotline": "咨询电话",
+}
+_KIND_GAP_WORDS = {
+    "howto": ("流程", "材料", "步骤", "渠道", "办理", "申领", "手续", "操作"),
+    "amount": ("标准", "金额", "费用", "额度", "待遇", "补贴"),
+    "eligibility": ("条件", "资格", "对象"),
+    "where": ("地址", "地点", "网点", "名单", "渠道"),
+    "when": ("时限", "期限", "时间", "年龄"),
+    "hotline": ("电话", "热线"),
+}
+
+
+# why: residents' words for what the plans call otherwise; added to the statement query.
+_EXPANSIONS = {
+    "失业金": "失业保险", "失业補助": "失业保险", "退休金": "养老金", "仲裁": "劳动争议", "欠薪": "拖欠工资",
+    "拖欠工资": "欠薪", "工伤": "工伤保险", "社保卡": "社会保障卡", "创业贷款": "创业担保贷款", "零工": "零工市场",
+    "延迟退休": "延迟法定退休年龄", "技能补贴": "技能提升补贴", "网办": "网上办理",
+}
+
+
+def expansion_terms(text: str) -> tuple[str, ...]:
+    return tuple(v for k, v in _EXPANSIONS.items() if k in text and v not in text)
+
+
+@dataclass(frozen=True)
+class Uncovered:
+    """A 人社 subject the sources do not cover (knowledge/uncovered.yml)."""
+
+    id: str
+    name: str
+    terms: tuple[str, ...]
+    statement_terms: tuple[str, ...]
+    channels: tuple[str, ...]
+    domain: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    shape: str
+    analysis: Analysis
+    topic_id: str | None = None
+    region: str | None = None
+    missing: str | None = None  # gap / not_covered: what the sources do not say
+    subject: str | None = None  # not_covered / other_domain: the subject's name
+    place: str | None = None  # place: the place the sources do not cover
+    district: str | None = None  # a district of the region named (宝安区): figures are city-wide
+    statements: tuple[Statement, ...] = ()
+    facts: tuple[Fact, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    compare: tuple[tuple[str, tuple[Fact, ...]], ...] = ()
+    parts: tuple[tuple[str, Plan], ...] = ()
+    text: str = ""  # the question (or part) this plan answers
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+_uncovered: tuple[Uncovered, ...] | None = None
+_uncovered_lock = threading.Lock()
+
+
+def uncovered_subjects(path: Path = UNCOVERED_FILE) -> tuple[Uncovered, ...]:
+    """The uncovered subjects, read once."""
+    global _uncovered
+    if _uncovered is None or path != UNCOVERED_FILE:
+        rows = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        subjects = tuple(
+            Uncovered(
+                r["id"], r["name"], tuple(r.get("terms") or ()), tuple(r.get("statement_terms") or ()),
+                tuple(r.get("channels") or ()), r.get("domain", "renshe"),
+            )
+            for r in rows
+        )
+        if path != UNCOVERED_FILE:
+            return subjects
+        with _uncovered_lock:
+            _uncovered = subjects
+    return _uncovered
+
+
+def verify_uncovered(source_texts: dict[str, str], channel_ids: set[str], path: Path = UNCOVERED_FILE) -> list[str]:
+    """Problems of uncovered.yml against the (squashed) source texts: a term the sources use must be one of the
+    subject's statement_terms (then the bot shows that sentence); statement terms must occur; channels must exist."""
+    problems = []
+    joined = "".join(source_texts.values())
+    for s in uncovered_subjects(path):
+        for term in s.terms:
+            if term in joined and term not in s.statement_terms and s.domain == "renshe":
+                problems.append(f"uncovered.yml {s.id}: the sources do mention {term!r}; add it to statement_terms")
+        for term in s.statement_terms:
+            if term not in joined:
+                problems.append(f"uncovered.yml {s.id}: statement term {term!r} is not in any source")
+        for cid in s.channels:
+            if cid not in channel_ids:
+                problems.append(f"uncovered.yml {s.id}: unknown channel {cid!r}")
+    return problems
+
+
+def find_uncovered(text: str) -> Uncovered | None:
+    value = text.lower()
+    best: tuple[int, Uncovered] | None = None
+    for s in uncovered_subjects():
+        for term in s.terms:
+            if term.lower() in value and (best is None or len(term) > best[0]):
+                best = (len(term), s)
+    return best[1] if best else None
+
+
+# ---------------------------------------------------------------- planning
+
+
+def plan_answer(
+    svc,
+    text: str,
+    topic_id: str | None = None,
+    region: str | None = None,
+    split: bool = True,
+) -> Plan:
+    """The plan for ``text``. ``topic_id`` is the NLU's topic (its card), ``region`` the region entity or the
+    one carried from earlier turns when the text names none."""
+    analysis = analyse(text)
+    if split and len(analysis.parts) >= 2:
+        parts = []
+        for part in analysis.parts[:MAX_PARTS]:
+            mentioned = svc.topic_mentioned(part)
+            part_topic = mentioned.id if mentioned else _best_topic(svc, part) or topic_id
+            parts.append((part, plan_answer(svc, part, part_topic, region, split=False)))
+        return Plan("parts", analysis, topic_id, region, parts=tuple(parts), text=text)
+
+    subject = find_uncovered(analysis.text)
+    if subject is not None and subject.domain == "other":
+        return Plan("other_domain", analysis, topic_id, subject=subject.name, text=text)
+
+    places = analysis.uncovered_places
+    covered = analysis.covered_regions
+    if places and not covered:
+        return Plan("place", analysis, topic_id, place=places[0], text=text)
+    wanted = covered[0] if covered else (svc.normalise_region(region) if region else None)
+    if wanted and wanted not in COVERED:
+        return Plan("place", analysis, topic_id, place=wanted, text=text)
+    district = analysis.districts[0] if analysis.districts else None
+
+    if subject is not None:
+        reg = wanted or "深圳"
+        statements = _subject_statements(svc, subject, reg)
+        channels = _channels(svc, subject.channels, reg)
+        return Plan(
+            "not_covered", analysis, topic_id, reg, subject=subject.name, statements=statements,
+            channels=channels, text=text, district=district,
+        )
+
+    if analysis.kind == "compare" and len(covered) >= 2:
+        return Plan("compare", analysis, topic_id, text=text)
+
+    card: TopicCard | None = svc.topic(topic_id) if topic_id else None
+    if card is None:
+        return Plan("figure", analysis, topic_id, wanted, text=text, district=district)
+
+    if analysis.is_service:
+        reg = wanted or _card_region(svc, card)
+        statements = svc.rank_statements(
+            analysis.text, region=reg, topic=card.id, extra_terms=analysis.facet_terms + expansion_terms(text),
+            limit=1, min_score=MIN_STATEMENT_SCORE, with_numbers=analysis.kind in ("amount", "when"),
+        )
+        channels = tuple(c for c in card.channels if svc.document_region(c.source.doc_id) == reg)[:3]
+        return Plan(
+            "gap", analysis, card.id, reg, missing=_missing(card, analysis), statements=tuple(statements),
+            channels=channels, text=text, district=district,
+        )
+
+    if analysis.kind in ("what", "whether"):
+        reg = wanted or _card_region(svc, card)
+        statements = svc.rank_statements(
+            analysis.text, region=reg, topic=card.id, extra_terms=analysis.facet_terms + expansion_terms(text),
+            limit=2, min_score=MIN_STATEMENT_SCORE,
+        )
+        if statements:
+            return Plan("statement", analysis, card.id, reg, statements=tuple(statements), text=text, district=district)
+
+    return Plan("figure", analysis, card.id, wanted, text=text, district=district)
+
+
+def _best_topic(svc, text: str) -> str | None:
+    hits = svc.search(text, limit=1)
+    return hits[0].topics[0] if hits and hits[0].topics else None
+
+
+def _card_region(svc, card: TopicCard) -> str:
+    """A card about one region only (the national plan, Shanghai's plan) answers for it; else 深圳."""
+    regions = {f.region for f in svc.facts_for_topic(card.id) if f.status == "current"}
+    regions |= {svc.document_region(src.doc_id) for _, src in card.summary}
+    regions &= set(COVERED)
+    return regions.pop() if len(regions) == 1 else "深圳"
+
+
+_CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
+
+
+def _missing(card: TopicCard, analysis: Analysis) -> str:
+    """The card's own gap that names what was asked (申领渠道和材料 for 材料), else a phrase for the kind."""
+    words = _KIND_GAP_WORDS.get(analysis.kind, ())
+    asked = {analysis.text[i : i + 2] for i in range(len(analysis.text) - 1)}
+    best, best_score = None, 0
+    for gap in card.gaps:
+        score = sum(2 for w in words if w in gap) + len(asked & {gap[i : i + 2] for i in range(len(gap) - 1)})
+        if score > best_score:
+            best, best_score = gap, score
+    if best is not None and best_score >= 2:
+        return best if card.name[:2] in best else f"{card.name}的{best}"
+    return f"{card.name}的{_MISSING.get(analysis.kind, '相关内容')}"
+
+
+def _subject_statements(svc, subject: Uncovered, region: str) -> tuple[Statement, ...]:
+    if not subject.statement_terms:
+        return ()
+    found = [
+        s for s in svc.statements(region=region) if any(term in s.text for term in subject.statement_terms)
+    ]
+    return tuple(found[:1])
+
+
+def _channels(svc, ids: tuple[str, ...], region: str) -> tuple[Channel, ...]:
+    out = []
+    for cid in ids:
+        channel = svc.channel(cid)
+        if channel is not None and svc.document_region(channel.source.doc_id) == region:
+            out.append(channel)
+    return tuple(out[:3])
