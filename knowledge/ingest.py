@@ -669,7 +669,15 @@ def split_statements(text: str) -> list[str]:
         else:
             out.append(part)
     # why: a run-on list without ；/。 (tables, headlines) is still one statement, capped for display.
-    return [s.strip() for s in out if len(squash(s)) >= _STATEMENT_MIN_CHARS and len(s) <= 4 * _STATEMENT_MAX_CHARS]
+    # why: a news page's own questions ("…如何进一步做好保障工作？") and its "原标题：" line say nothing.
+    return [
+        s.strip()
+        for s in out
+        if len(squash(s)) >= _STATEMENT_MIN_CHARS
+        and len(s) <= 4 * _STATEMENT_MAX_CHARS
+        and not s.strip().endswith(("？", "?"))
+        and not s.strip().startswith("原标题")
+    ]
 
 
 def statement_period(text: str) -> str:

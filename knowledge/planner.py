@@ -200,6 +200,10 @@ def plan_answer(
     if card is None:
         return Plan("figure", analysis, topic_id, wanted, text=text, district=district)
 
+    if analysis.kind in ("when", "amount") and _asked_figure(svc, card, analysis):
+        # why: "征求意见最晚截止到哪一天" and "人均养老金每月多少" are answered by a figure the sources hold.
+        return Plan("figure", analysis, card.id, wanted, text=text, district=district)
+
     if analysis.is_service:
         reg = wanted or _card_region(svc, card)
         statements = svc.rank_statements(
@@ -212,7 +216,9 @@ def plan_answer(
             channels=channels, text=text, district=district,
         )
 
-    if analysis.kind in ("what", "whether"):
+    if analysis.kind in ("what", "whether") and (analysis.facet or analysis.kind == "whether") and not _FIGURE_CUE.search(
+        analysis.text
+    ):
         reg = wanted or _card_region(svc, card)
         statements = svc.rank_statements(
             analysis.text, region=reg, topic=card.id, extra_terms=analysis.facet_terms + expansion_terms(text),
@@ -222,6 +228,33 @@ def plan_answer(
             return Plan("statement", analysis, card.id, reg, statements=tuple(statements), text=text, district=district)
 
     return Plan("figure", analysis, card.id, wanted, text=text, district=district)
+
+
+# why: a question that names or asks a figure ("目标是64.4万，对吗") is answered with figures, not sentences.
+_FIGURE_CUE = re.compile(r"\d|多少|几个|幾個|百分之|比例|目标|目標|人数|人數|几成|幾成")
+_WHEN_UNITS = ("日", "天", "年", "月", "秒", "小时")
+
+
+def _asked_figure(svc, card: TopicCard, analysis: Analysis) -> bool:
+    """A current fact of the card that names what a when/amount question asks (shares 3+ character pairs with
+    it and has a date or money unit)."""
+    asked = _pairs(analysis.text)
+    for fact in svc.facts_for_topic(card.id):
+        if fact.status != "current":
+            continue
+        unit = fact.unit + fact.display
+        fits = "元" in unit if analysis.kind == "amount" else (fact.period == "info" or any(u in unit for u in _WHEN_UNITS))
+        if fits and len(asked & _pairs(fact.metric + fact.display)) >= 3:
+            return True
+    return False
+
+
+_NOISE = re.compile(r"[\s\d，。？！、：；“”（）()?!,.]|深圳|上海|全国|多少|是多|规划|十四五|十三五")
+
+
+def _pairs(text: str) -> set[str]:
+    text = _NOISE.sub("", text)
+    return {text[i : i + 2] for i in range(len(text) - 1)}
 
 
 def _best_topic(svc, text: str) -> str | None:
