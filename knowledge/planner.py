@@ -216,9 +216,8 @@ def plan_answer(
             channels=channels, text=text, district=district,
         )
 
-    if analysis.kind in ("what", "whether") and (analysis.facet or analysis.kind == "whether") and not _FIGURE_CUE.search(
-        analysis.text
-    ):
+    asks_sentence = analysis.facet or analysis.kind == "whether"
+    if analysis.kind in ("what", "whether") and asks_sentence and not _FIGURE_CUE.search(analysis.text):
         reg = wanted or _card_region(svc, card)
         statements = svc.rank_statements(
             analysis.text, region=reg, topic=card.id, extra_terms=analysis.facet_terms + expansion_terms(text),
@@ -243,7 +242,10 @@ def _asked_figure(svc, card: TopicCard, analysis: Analysis) -> bool:
         if fact.status != "current":
             continue
         unit = fact.unit + fact.display
-        fits = "元" in unit if analysis.kind == "amount" else (fact.period == "info" or any(u in unit for u in _WHEN_UNITS))
+        if analysis.kind == "amount":
+            fits = "元" in unit
+        else:
+            fits = fact.period == "info" or any(u in unit for u in _WHEN_UNITS)
         if fits and len(asked & _pairs(fact.metric + fact.display)) >= 3:
             return True
     return False

@@ -227,6 +227,14 @@ class SearchIndex:
         self._region_idx = {k: np.asarray(v, dtype=np.int64) for k, v in regions.items()}
         self._topic_idx = {k: np.asarray(v, dtype=np.int64) for k, v in topics.items()}
 
+    def region_rows(self, region: str) -> np.ndarray:
+        """Indexes of the entries of ``region`` (canonical name)."""
+        return self._region_idx.get(region, np.empty(0, dtype=np.int64))
+
+    def topic_rows(self, topic: str) -> np.ndarray:
+        """Indexes of the entries tagged with ``topic``."""
+        return self._topic_idx.get(topic, np.empty(0, dtype=np.int64))
+
     @classmethod
     def from_engine(cls, engine: Engine, tokenizer: Tokenizer) -> SearchIndex:
         entries = load_entries(engine)

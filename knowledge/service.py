@@ -109,6 +109,7 @@ class KnowledgeService:
         self._snapshot: _Snapshot | None = None
         self._index: SearchIndex | None = None
         self._statement_index: SearchIndex | None = None
+        self._statement_digits = np.zeros(0, dtype=bool)
         self._numbers: frozenset[str] | None = None
         self._facts_cache: dict[tuple[str, str | None, str | None], list[Fact]] = {}
 
@@ -372,6 +373,7 @@ class KnowledgeService:
                               STATEMENT_DOC_WEIGHT.get(s.source.doc_id, 1.0))
                         for s in data.statements
                     ]
+                    self._statement_digits = np.asarray([bool(_DIGIT.search(s.text)) for s in data.statements])
                     self._statement_index = SearchIndex(entries, shared_tokenizer(self.userdict_path))
                 index = self._statement_index
         return index
@@ -400,14 +402,15 @@ class KnowledgeService:
             extra = [t for term in extra_terms for t in index.tokenizer.tokens(term)]
             scores = scores + FACET_WEIGHT * index.scores(extra) * (scores > 0)
         if topic:
-            tagged = np.asarray([topic in e.topics for e in index.entries])
-            scores = np.where(tagged, scores * TOPIC_STATEMENT_BOOST, scores)
+            scores[index.topic_rows(topic)] *= TOPIC_STATEMENT_BOOST
         if region:
-            scores = np.where(np.asarray([e.region == region for e in index.entries]), scores, 0.0)
+            keep = np.zeros(len(scores), dtype=bool)
+            keep[index.region_rows(region)] = True
+            scores[~keep] = 0.0
         data = self._data()
         if not with_numbers:
             # why: a how-to answer must not carry figures nobody asked for (参保人数 for 失业金要什么材料).
-            scores = np.where(np.asarray([not _DIGIT.search(s.text) for s in data.statements]), scores, 0.0)
+            scores[self._statement_digits] = 0.0
         order = np.argsort(-scores, kind="stable")[:limit]
         return [data.statements[int(i)] for i in order if scores[i] > 0 and scores[i] >= min_score]
 
