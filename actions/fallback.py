@@ -113,3 +113,33 @@ class ActionDefaultFallback(KnowledgeAction):
     ) -> List[Dict[str, Any]]:
         dispatcher.utter_message(response="utter_default")
         return [UserUtteranceReverted()]
+
+
+class ActionAnswerScope(KnowledgeAction):
+    """``out_of_scope`` and ``ask_other_domain``: a definite answer when the planner has one, else the intent's reply.
+
+    A 人社 subject the sources do not cover (生育津贴怎么领), a non-人社 matter (公积金) or a place the sources do not
+    cover (浏阳市) gets its honest answer even when the model filed it under out-of-scope; anything else gets
+    ``utter_out_of_scope`` / ``utter_other_domain`` as before.
+    """
+
+    SHAPES = ("not_covered", "other_domain", "place")
+
+    def name(self) -> str:
+        return "action_answer_scope"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        text = tracker.latest_message.get("text") or ""
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        plan = await self.in_thread(self.service.plan, text, None, None)
+        if plan.shape in self.SHAPES:
+            answer = await self.in_thread(
+                compose_plan, self.service, self.templates(tracker, domain), plan, self.question(tracker)
+            )
+            self.send(dispatcher, answer)
+            return []
+        reply = "utter_other_domain" if intent == "ask_other_domain" else "utter_out_of_scope"
+        dispatcher.utter_message(response=reply)
+        return []
