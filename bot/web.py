@@ -10,6 +10,12 @@ Routes:
 * ``GET /healthz`` ``{"status": "ok"}``.
 * ``POST /api/feedback`` a 👍/👎 on an answer; ``POST /api/handoff`` a leave-a-message request
   (stored by :mod:`bot.feedback`, masked, contact encrypted, consent required).
+* ``GET /api/sources`` the source documents (doc id, title in 简 and 繁, publisher, date) so the widget
+  can link a ``来源：《title》`` line that carries no machine-readable citations.
+* ``GET /source/<doc_id>?q=<quote>`` a page with the document's title, publisher and date, the section
+  and the quote highlighted inside its paragraph, from the built knowledge base
+  (:meth:`knowledge.service.KnowledgeService.source_context`). A ``q`` that is not in the document is
+  never shown: the page says so instead (the page must not lend the document's name to other text).
 
 The API takes only ``application/json`` objects of at most ``MAX_BODY`` bytes, answers errors as
 ``{"ok": false, "error": ..., "field": ...}``, is rate-limited per client address, and allows
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import json
 import logging
 import os
@@ -34,6 +41,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.feedback import AppStore, StoreError, load_fernet
+from bot.script import to_traditional
+from knowledge.service import KnowledgeBaseNotBuilt, KnowledgeService
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +111,8 @@ class RateLimiter:
 SETTINGS = web.AppKey("settings", WebSettings)
 STORE = web.AppKey("store", AppStore)
 LIMITER = web.AppKey("limiter", RateLimiter)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeService)
+MAX_QUOTE = 1000
 
 
 class ApiError(Exception):
@@ -268,6 +279,113 @@ async def post_handoff(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "id": record.id, "contact": record.contact_masked}, status=201)
 
 
+async def get_sources(request: web.Request) -> web.Response:
+    svc: KnowledgeService = request.app[KNOWLEDGE]
+    try:
+        documents = await asyncio.to_thread(svc.documents)
+    except KnowledgeBaseNotBuilt:
+        raise ApiError(503, "the knowledge base is not built") from None
+    sources = [
+        {
+            "doc_id": d.doc_id,
+            "title": d.title,
+            # why: a 繁體 answer cites 《title》 converted too; the widget matches either spelling.
+            "title_hant": to_traditional(d.title),
+            "publisher": d.publisher,
+            "date_label": d.date_label,
+            "region": d.region,
+        }
+        for d in documents
+    ]
+    return web.json_response({"ok": True, "sources": sources})
+
+
+# why: what each kind of document is, so a resident sees a draft or a news report for what it is.
+DOCUMENT_KINDS = {
+    "draft_for_comment": "征求意见稿",
+    "final_news": "新闻报道",
+    "news": "新闻报道",
+    "annual_review": "年度工作回顾",
+    "national_plan": "国家规划",
+}
+
+
+def _page(title: str, body: str) -> str:
+    e = html.escape
+    return (
+        '<!doctype html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="robots" content="noindex">\n'
+        f"<title>{e(title)} — 资料原文（演示站点）</title>\n"
+        '<link rel="icon" href="/favicon.svg" type="image/svg+xml">\n'
+        '<link rel="stylesheet" href="/site.css">\n</head>\n<body>\n'
+        '<a class="skip-link" href="#main">跳到正文</a>\n'
+        '<div class="demo-banner" role="note"><strong>演示站点：</strong>'
+        "本页摘录“人社小助手”引用的资料原文，不是政府官方网站。</div>\n"
+        '<header class="site-header"><div class="container header-inner"><div class="brand">'
+        '<span class="brand-mark" aria-hidden="true">人社</span><span class="brand-text">'
+        '<span class="brand-name">人力资源和社会保障服务</span>'
+        '<span class="brand-sub">演示站点 · 小助手的资料来源</span></span></div></div></header>\n'
+        f'<main id="main" class="container section source-page">\n{body}\n'
+        '<p class="source-back"><a href="/">返回演示站点首页</a></p>\n</main>\n'
+        '<footer class="site-footer"><div class="container"><p>演示站点 · 摘录仅供核对小助手的答案，'
+        "以主管部门最新公布为准。</p></div></footer>\n</body>\n</html>\n"
+    )
+
+
+def _highlighted(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        out.append(html.escape(text[last:start]))
+        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        last = end
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+async def source_page(request: web.Request) -> web.Response:
+    """The source document of a citation, with the quoted passage highlighted (all text escaped)."""
+    e = html.escape
+    svc: KnowledgeService = request.app[KNOWLEDGE]
+    quote = request.query.get("q", "")[:MAX_QUOTE].strip() or None
+    try:
+        context = await asyncio.to_thread(svc.source_context, request.match_info["doc_id"], quote)
+    except KnowledgeBaseNotBuilt:
+        body = '<h1>资料暂时无法显示</h1>\n<p>知识库尚未建立，请稍后再试。</p>'
+        return web.Response(text=_page("资料暂时无法显示", body), status=503, content_type="text/html")
+    if context is None:
+        body = "<h1>未找到这份资料</h1>\n<p>链接中的资料编号不存在。小助手引用的资料列在首页“资料来源”一栏。</p>"
+        return web.Response(text=_page("未找到这份资料", body), status=404, content_type="text/html")
+    doc = context.document
+    meta = [("发布单位", doc.publisher), ("发布时间", doc.date_label), ("地区", doc.region),
+            ("资料类型", DOCUMENT_KINDS.get(doc.kind, ""))]
+    rows = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in meta if v)
+    if urlsplit(doc.url).scheme in ("http", "https"):
+        rows += f'<dt>原文链接</dt><dd><a href="{e(doc.url)}" rel="noopener noreferrer">{e(doc.url)}</a></dd>'
+    parts = [
+        '<p class="source-kicker">资料原文</p>',
+        f"<h1>《{e(doc.title)}》</h1>",
+        f'<dl class="source-meta">{rows}</dl>',
+    ]
+    if context.found:
+        hit = ' class="source-hit"'
+        paragraphs = "\n".join(
+            f"<p{hit if p.spans else ''}>{_highlighted(p.text, p.spans)}</p>" for p in context.paragraphs
+        )
+        section = f'<p class="source-section">章节：{e(context.section)}</p>' if context.section else ""
+        parts.append(
+            '<section class="source-excerpt" aria-labelledby="excerpt-title">'
+            '<h2 id="excerpt-title" class="section-title">引文所在段落</h2>'
+            f"{section}<blockquote>{paragraphs}</blockquote>"
+            '<p class="source-note">标黄的文字是小助手引用的原文，前后各附一段以便核对。</p></section>'
+        )
+    elif quote:
+        parts.append('<p class="source-missing" role="note">链接中的引文不在这份资料里，无法标出。</p>')
+    else:
+        parts.append('<p class="source-missing" role="note">这条链接没有指明引文；以上是小助手引用的资料。</p>')
+    return web.Response(text=_page(doc.title, "\n".join(parts)), content_type="text/html")
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -301,15 +419,20 @@ def _asset(path: Path, content_type: str) -> Handler:
     return handler
 
 
-def create_app(settings: WebSettings | None = None, store: AppStore | None = None) -> web.Application:
-    """The aiohttp application; tests pass a store on a temporary database."""
+def create_app(
+    settings: WebSettings | None = None, store: AppStore | None = None, knowledge: KnowledgeService | None = None
+) -> web.Application:
+    """The aiohttp application; tests pass a store on a temporary database (and a knowledge service)."""
     app = web.Application(middlewares=[security_headers, api_guard], client_max_size=MAX_BODY)
     app[SETTINGS] = settings or WebSettings.from_env()
     app[STORE] = store or AppStore()
     app[LIMITER] = RateLimiter(app[SETTINGS].rate_limit)
+    app[KNOWLEDGE] = knowledge or KnowledgeService.from_settings()  # why: no I/O until a page asks
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/config.js", config_js)
+    app.router.add_get("/api/sources", get_sources)
+    app.router.add_get(r"/source/{doc_id:[0-9A-Za-z_-]{1,16}}", source_page)
     for url, (path, content_type) in ASSETS.items():
         app.router.add_get(url, _asset(path, content_type))
     for url, handler in (("/api/feedback", post_feedback), ("/api/handoff", post_handoff)):

@@ -33,6 +33,7 @@ from sqlalchemy import inspect, select
 
 from knowledge import models as m
 from knowledge.db import get_engine, session_scope
+from knowledge.excerpt import DocumentInfo, SourceContext, excerpt, section_of
 from knowledge.normalise import normalise_region as _normalise_region
 from knowledge.normalise import question_kind as _question_kind
 from knowledge.normalise import regions_in as _regions_in
@@ -413,6 +414,35 @@ class KnowledgeService:
             scores[self._statement_digits] = 0.0
         order = np.argsort(-scores, kind="stable")[:limit]
         return [data.statements[int(i)] for i in order if scores[i] > 0 and scores[i] >= min_score]
+    # ------------------------------------------------------------ source documents (website source pages)
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every source document (title, publisher, date, url, region; no text), in doc_id order."""
+        with session_scope(self._engine()) as session:
+            return [_document_info(d) for d in session.execute(select(m.Document).order_by(m.Document.id)).scalars()]
+
+    def source_context(self, doc_id: str, quote: str | None = None) -> SourceContext | None:
+        """Document ``doc_id`` and where ``quote`` is in it (None for an unknown doc_id).
+
+        The quote is matched as the build verifies quotes (whitespace ignored); the context holds the
+        paragraph with the quote highlighted, one paragraph either side and the section path. A quote
+        that is not in the document gives ``found=False`` and no paragraphs.
+        """
+        with session_scope(self._engine()) as session:
+            doc = session.get(m.Document, doc_id) if isinstance(doc_id, str) else None
+            if doc is None:
+                return None
+            info = _document_info(doc)
+            paragraphs = excerpt(doc.clean_text, quote) if quote else ()
+            if not paragraphs:
+                return SourceContext(info, found=False)
+            sections = [
+                (x.heading, x.path)
+                for x in session.execute(
+                    select(m.Section).where(m.Section.doc_id == doc_id).order_by(m.Section.ordinal)
+                ).scalars()
+            ]
+            return SourceContext(info, True, section_of(doc.clean_text, quote, sections), paragraphs)
 
     # ------------------------------------------------------------ search and text
 
@@ -494,3 +524,6 @@ class KnowledgeService:
                     best, best_length = card, len(alias)
         return best
 
+
+def _document_info(doc: m.Document) -> DocumentInfo:
+    return DocumentInfo(doc.id, doc.title, doc.publisher, doc.date_label, doc.url, doc.region, doc.kind)

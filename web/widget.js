@@ -13,6 +13,16 @@
  * bot_uttered) with session persistence: the session id and a bounded, PII-masked transcript live
  * in localStorage, so a reload shows the history (Rasa does not replay it).
  *
+ * Tabs: every tab of the site shares one conversation. The transcript in localStorage is merged
+ * (by item id and revision), never overwritten, and the `storage` event shows each tab what the
+ * others added. All tabs are in the session's socket.io room, so all receive each answer; only the
+ * tab that sent the latest question records it (the others see it through storage).
+ * Delivery: a question asked while the bot is unreachable is queued (shown as such) and sent when
+ * the connection is back; a question without an answer shows progress, then an error with 重试.
+ * Script: 简/繁 switch in the header, sent as metadata.web.script; the server converts (bot/script.py).
+ * Sources: each 《title》 of a 来源 line links to /source/<doc_id>?q=<quote> (from custom.citations,
+ * else from the /api/sources list of titles).
+ *
  * Safety: message text is only ever put into the page with textContent / createTextNode; links are
  * built with createElement('a') for http(s) URLs only. Never innerHTML with message text.
  */
@@ -38,7 +48,8 @@
     greeting: '您好！我是人社小助手，一个自动问答程序，不是真人。我根据深圳、上海和国家发布的' +
       '人社规划等官方资料回答问题，资料里没有的内容会直接说明。请不要发送身份证号、手机号或银行卡号。',
     suggestions: ['深圳有多少个社保服务网点', '补贴性职业技能培训', '转人工'],
-    typingTimeoutMs: 30000
+    slowAfterMs: 8000, // "still looking" with the seconds waited, after this long
+    typingTimeoutMs: 30000 // then the question is shown as unanswered, with 重试
   };
 
   var cfg = Object.assign({}, DEFAULTS, window.RensheWidgetConfig || {}, dataConfig(script));
@@ -48,6 +59,9 @@
   var KEY_TRANSCRIPT = cfg.storagePrefix + ':transcript';
   var KEY_LARGE = cfg.storagePrefix + ':large-text';
   var KEY_OPEN = cfg.storagePrefix + ':open';
+  var KEY_SCRIPT = cfg.storagePrefix + ':script';
+  var LOCK_PREFIX = cfg.storagePrefix + ':tab:';
+  var TAB = uid();
   var MAX_STORED_TEXT = 2000;
 
   var REASONS = [
@@ -189,7 +203,53 @@
   var SOURCE_RE = /^\s*来源[：:]\s*/;
   var NOTE_RE = /^\s*注[：:]/;
 
-  function renderText(container, text) {
+  var TITLE_RE = /《([^《》\n]{1,200})》/g;
+
+  /** The source line: each 《title》 becomes a link to its source page when ``linker`` knows it. */
+  function appendSources(parent, text, linker) {
+    var last = 0;
+    var index = 0;
+    text.replace(TITLE_RE, function (match, title, offset) {
+      var href = linker ? linker(title, index++) : null;
+      if (!href) { return match; }
+      if (offset > last) { appendInline(parent, text.slice(last, offset)); }
+      parent.appendChild(el('a', {
+        href: href, target: '_blank', rel: 'noopener', className: 'rw-source-link',
+        title: '查看资料原文和引文（新窗口）', text: match
+      }));
+      last = offset + match.length;
+      return match;
+    });
+    if (last < text.length) { appendInline(parent, text.slice(last)); }
+    return parent;
+  }
+
+  function titleOf(docId) {
+    var list = state.sources || [];
+    for (var i = 0; i < list.length; i++) { if (list[i].doc_id === docId) { return list[i]; } }
+    return null;
+  }
+
+  /** Finds the source page of the ``index``-th 《title》 of ``item``'s source line. */
+  function sourceLinker(item) {
+    var citations = (item && item.citations) || [];
+    var distinct = [];
+    citations.forEach(function (c) {
+      if (!distinct.some(function (d) { return d.doc_id === c.doc_id; })) { distinct.push(c); }
+    });
+    var base = cfg.apiUrl.replace(/\/$/, '') + '/source/';
+    return function (title, index) {
+      var same = function (s) { return s && (s.title === title || s.title_hant === title); };
+      // why: by title when the list of sources is known; by position (one title per document) otherwise.
+      var hit = citations.filter(function (c) { return same(titleOf(c.doc_id)); })[0] ||
+        (state.sources ? null : distinct[index]);
+      if (hit) { return base + encodeURIComponent(hit.doc_id) + (hit.quote ? '?q=' + encodeURIComponent(hit.quote) : ''); }
+      var doc = (state.sources || []).filter(same)[0];
+      return doc ? base + encodeURIComponent(doc.doc_id) : null;
+    };
+  }
+
+  function renderText(container, text, linker) {
     var list = null;
     var listKind = null;
     var lines = String(text || '').split(/\r?\n/);
@@ -202,7 +262,7 @@
         var cite = el('div', { className: 'rw-source', role: 'note', 'aria-label': '信息来源' }, [
           el('span', { className: 'rw-source-label', text: '来源' })
         ]);
-        cite.appendChild(appendInline(el('span', { className: 'rw-source-text' }), line.replace(SOURCE_RE, '')));
+        cite.appendChild(appendSources(el('span', { className: 'rw-source-text' }), line.replace(SOURCE_RE, ''), linker));
         container.appendChild(cite);
         return;
       }
@@ -239,9 +299,15 @@
     status: 'connecting',
     socket: null,
     lastQuestion: '',
-    typingTimer: null,
+    tickTimer: null,
     anchor: null,
-    everConnected: false
+    turnAnchor: null,
+    everConnected: false,
+    slow: false, // the last question went unanswered while the socket stayed connected
+    outbox: {}, // item id -> the exact text to send (in memory only: never stored unmasked)
+    dropped: {}, // ids of answers another tab recorded too (see dropTwins)
+    sources: null, // from /api/sources: [{doc_id, title, title_hant}]
+    script: load(KEY_SCRIPT, null) // null: answer in the resident's own script; 'hant' / 'hans': chosen
   };
   if (typeof state.sessionId !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(state.sessionId)) {
     state.sessionId = uid();
@@ -254,16 +320,113 @@
     }
   })();
 
+  function byTime(a, b) { return a.ts < b.ts ? -1 : (a.ts > b.ts ? 1 : 0); }
+
   function persist() {
+    // why: another tab may have saved since we loaded; merge by id (newer revision wins) instead
+    // of overwriting its messages with ours.
+    var stored = load(KEY_TRANSCRIPT, null);
+    if (stored && stored.sessionId === state.sessionId && Array.isArray(stored.items)) {
+      absorb(stored.items);
+    }
     var items = state.items.slice(-cfg.historyLimit).map(function (m) {
       var copy = Object.assign({}, m);
       copy.text = maskPII(String(m.text || '')).slice(0, MAX_STORED_TEXT);
       if (copy.question) { copy.question = maskPII(copy.question).slice(0, 500); }
+      if (copy.send) { copy.send = maskPII(copy.send).slice(0, 500); }
       delete copy.draft;
       return copy;
     });
     state.items = state.items.slice(-cfg.historyLimit);
     save(KEY_TRANSCRIPT, { sessionId: state.sessionId, items: items });
+  }
+
+  /** Take in items another tab stored: new ones are inserted in time order, newer revisions replace. */
+  function absorb(items) {
+    var changed = false;
+    items.forEach(function (theirs) {
+      if (!theirs || typeof theirs !== 'object' || !theirs.id || state.dropped[theirs.id]) { return; }
+      var mine = findItem(theirs.id);
+      if (!mine) {
+        var at = state.items.length;
+        while (at > 0 && byTime(state.items[at - 1], theirs) > 0) { at--; }
+        state.items.splice(at, 0, theirs);
+        if (ui.log) { showItem(theirs, at); }
+        changed = true;
+      } else if ((theirs.rev || 0) > (mine.rev || 0)) {
+        state.items[state.items.indexOf(mine)] = theirs;
+        if (ui.log) { replaceItem(theirs, false, true); }
+        changed = true;
+      }
+    });
+    if (changed) { dropTwins(); }
+    if (changed && ui.log) { updateWaiting(); }
+  }
+
+  /**
+   * One answer recorded by two tabs (its question reached the other tab only after the answer did):
+   * the same bot text from two tabs within a few seconds. Every tab keeps the one with the smaller
+   * id, so all tabs end with the same single copy.
+   */
+  function dropTwins() {
+    var bots = state.items.filter(function (m) { return m.from === 'bot' && m.kind !== 'welcome' && m.tab; });
+    bots.forEach(function (a) {
+      bots.forEach(function (b) {
+        if (a === b || a.tab === b.tab || a.text !== b.text || state.dropped[a.id] || state.dropped[b.id]) { return; }
+        if (Math.abs(new Date(a.ts).getTime() - new Date(b.ts).getTime()) > 10000) { return; }
+        var loser = a.id < b.id ? b : a;
+        state.dropped[loser.id] = true;
+        state.items.splice(state.items.indexOf(loser), 1);
+        var node = ui.log && ui.log.querySelector('[data-id="' + loser.id + '"]');
+        if (node) {
+          if (state.turnAnchor === node) { state.turnAnchor = null; }
+          if (state.anchor === node) { state.anchor = null; }
+          node.parentNode.removeChild(node);
+        }
+      });
+    });
+  }
+
+  function showItem(item, at) {
+    var next = state.items[at + 1];
+    var before = next ? ui.log.querySelector('[data-id="' + next.id + '"]') : null;
+    var node = renderItem(item);
+    ui.log.insertBefore(node, before);
+    if (item.from === 'user') { state.turnAnchor = null; scrollToEnd(); } else { anchorTurn(node); }
+  }
+
+  function onStorage(event) {
+    if (!storage || event.storageArea !== storage) { return; }
+    if (event.key === KEY_SESSION) {
+      var id = load(KEY_SESSION, null);
+      if (typeof id === 'string' && id !== state.sessionId) { startNewConversation(id, false); }
+    } else if (event.key === KEY_TRANSCRIPT) {
+      var stored = load(KEY_TRANSCRIPT, null);
+      if (stored && stored.sessionId === state.sessionId && Array.isArray(stored.items)) { absorb(stored.items); }
+    } else if (event.key === KEY_SCRIPT) {
+      state.script = load(KEY_SCRIPT, null);
+      showScript();
+    } else if (event.key === KEY_LARGE) {
+      setLarge(load(KEY_LARGE, false) === true, true);
+    }
+  }
+
+  /** Calls back with the ids of the tabs still open (Web Locks), or null where the browser cannot tell. */
+  function liveTabs(callback) {
+    if (!navigator.locks || !navigator.locks.query) { callback(null); return; }
+    navigator.locks.query().then(function (snapshot) {
+      callback((snapshot.held || []).map(function (l) { return String(l.name || ''); })
+        .filter(function (n) { return n.indexOf(LOCK_PREFIX) === 0; })
+        .map(function (n) { return n.slice(LOCK_PREFIX.length); }));
+    }, function () { callback(null); });
+  }
+
+  function holdTabLock() {
+    // why: lets other tabs tell whether the tab that queued or sent a question is still open.
+    if (navigator.locks && navigator.locks.request) {
+      navigator.locks.request(LOCK_PREFIX + TAB, function () { return new Promise(function () {}); })
+        .catch(function () { /* no locks: other tabs then treat our items as ours */ });
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -309,6 +472,10 @@
       type: 'button', className: 'rw-hbtn rw-large-toggle', 'aria-pressed': 'false',
       title: '大字模式（适合老年人）', 'aria-label': '大字模式 A+'
     }, [el('span', { 'aria-hidden': 'true', text: 'A+' })]);
+    ui.scriptToggle = el('button', {
+      type: 'button', className: 'rw-hbtn rw-script-toggle', 'aria-pressed': 'false',
+      title: '繁體回覆（再按一次改回简体）', 'aria-label': '繁體回覆', lang: 'zh-Hant'
+    }, [el('span', { 'aria-hidden': 'true', text: '繁' })]);
     ui.newButton = el('button', {
       type: 'button', className: 'rw-hbtn rw-new', title: '清空记录，开始新对话', 'aria-label': '清空记录，开始新对话'
     }, [icon(ICON_NEW, 20)]);
@@ -324,7 +491,7 @@
           ui.statusDot, ui.statusText, el('span', { className: 'rw-subtitle', text: ' · ' + cfg.subtitle })
         ])
       ]),
-      ui.largeToggle, ui.newButton, ui.closeButton
+      ui.largeToggle, ui.scriptToggle, ui.newButton, ui.closeButton
     ]);
 
     ui.offline = el('div', { className: 'rw-offline', role: 'alert', hidden: true });
@@ -332,9 +499,23 @@
       className: 'rw-log', id: 'rw-log', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions',
       'aria-label': '对话记录', tabindex: '0'
     });
+    ui.typingText = el('span', { text: '小助手正在查找资料…' });
     ui.typing = el('div', { className: 'rw-typing', hidden: true, role: 'status' }, [
       el('span', { className: 'rw-typing-dots', 'aria-hidden': 'true' }, [el('i'), el('i'), el('i')]),
-      el('span', { text: '小助手正在查找资料…' })
+      ui.typingText
+    ]);
+    ui.disclaimerToggle = el('button', {
+      type: 'button', className: 'rw-disclaimer-toggle', 'aria-expanded': 'false', 'aria-controls': 'rw-disclaimer',
+      text: '展开'
+    });
+    // why: on a phone the full notice takes two or three lines of a small screen; one line and
+    // a 展开 button keep it present (and complete for screen readers) without crowding the answers.
+    ui.disclaimer = el('div', { className: 'rw-disclaimer' }, [
+      el('p', {
+        className: 'rw-disclaimer-text', id: 'rw-disclaimer',
+        text: '自动问答，答案来自官方发布的资料，仅供参考，以主管部门最新公布为准。'
+      }),
+      ui.disclaimerToggle
     ]);
 
     ui.input = el('textarea', {
@@ -361,10 +542,7 @@
     }, [
       header,
       ui.offline,
-      el('p', {
-        className: 'rw-disclaimer', id: 'rw-disclaimer',
-        text: '自动问答，答案来自官方发布的资料，仅供参考，以主管部门最新公布为准。'
-      }),
+      ui.disclaimer,
       ui.log,
       ui.typing,
       ui.form
@@ -377,6 +555,17 @@
     ui.launcher.addEventListener('click', function () { isOpen() ? close() : open(); });
     ui.closeButton.addEventListener('click', function () { close(); });
     ui.largeToggle.addEventListener('click', function () { setLarge(!ui.root.classList.contains('rw-large')); });
+    ui.scriptToggle.addEventListener('click', function () {
+      state.script = state.script === 'hant' ? 'hans' : 'hant';
+      save(KEY_SCRIPT, state.script);
+      showScript();
+    });
+    ui.disclaimerToggle.addEventListener('click', function () {
+      var open = ui.disclaimerToggle.getAttribute('aria-expanded') !== 'true';
+      ui.disclaimerToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+      ui.disclaimerToggle.textContent = open ? '收起' : '展开';
+      ui.disclaimer.classList.toggle('rw-expanded', open);
+    });
     ui.newButton.addEventListener('click', clearConversation);
     ui.panel.addEventListener('keydown', function (event) {
       if (event.key === 'Escape') { event.preventDefault(); close(); }
@@ -416,7 +605,8 @@
     // why: announce only at a few thresholds, not on every key press.
     var says = remaining === 0 ? '已达到' + cfg.maxLength + '字上限' : (remaining === 50 || remaining === 10 ? '还可以输入' + remaining + '字' : '');
     if (says) { ui.counterLive.textContent = says; }
-    ui.send.disabled = state.status !== 'online' || !ui.input.value.trim();
+    // why: offline too: the question is queued and sent when the connection is back.
+    ui.send.disabled = !ui.input.value.trim();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -425,18 +615,32 @@
   function addItem(item, opts) {
     item.id = item.id || uid();
     item.ts = item.ts || new Date().toISOString();
+    item.rev = item.rev || 1;
     state.items.push(item);
     var node = renderItem(item);
     ui.log.appendChild(node);
     if (!opts || !opts.noPersist) { persist(); }
-    if (opts && opts.scrollToStart) {
-      // why: a form is read from its heading; scrolling to its end would hide what it is about.
-      state.anchor = node;
-      settleScroll();
-    } else {
+    if (item.from === 'user' || item.kind === 'welcome') {
+      state.turnAnchor = null;
       scrollToEnd();
+    } else {
+      anchorTurn(node);
     }
     return item;
+  }
+
+  function anchorTurn(node) {
+    // why: a long answer must open at its first line (on a phone its end is all that fits), and a
+    // form is read from its heading; the first bot message of a turn stays the anchor.
+    if (!state.turnAnchor || !state.turnAnchor.isConnected) { state.turnAnchor = node; }
+    state.anchor = state.turnAnchor;
+    settleScroll();
+  }
+
+  /** A changed item: count a revision (tabs keep the newer one), redraw it, store it. */
+  function touch(item) {
+    item.rev = (item.rev || 1) + 1;
+    replaceItem(item, false);
   }
 
   function scrollToEnd() {
@@ -478,11 +682,12 @@
     var bubble = el('div', { className: 'rw-bubble' }, [
       el('span', { className: 'rw-sr-only', text: fromBot ? '小助手说：' : '我说：' })
     ]);
-    if (fromBot) { renderText(bubble, item.text); } else { bubble.appendChild(el('p', { text: item.text })); }
+    if (fromBot) { renderText(bubble, item.text, sourceLinker(item)); } else { bubble.appendChild(el('p', { text: item.text })); }
     wrap.appendChild(bubble);
     if (fromBot && item.buttons && item.buttons.length) { wrap.appendChild(renderButtons(item)); }
     var meta = metaLine(item, fromBot ? '小助手' : '我');
     wrap.appendChild(meta);
+    if (!fromBot) { renderDelivery(item, meta); }
     if (fromBot && item.kind !== 'welcome' && item.text) { renderFeedback(item, meta, wrap); }
     return wrap;
   }
@@ -503,6 +708,7 @@
         item.chosen = index;
         Array.prototype.forEach.call(group.querySelectorAll('button'), function (other) { other.disabled = true; });
         b.setAttribute('aria-pressed', 'true');
+        item.rev = (item.rev || 1) + 1;
         persist();
       });
       group.appendChild(b);
@@ -543,6 +749,7 @@
         user_text: item.question ? maskPII(item.question).slice(0, 500) : null
       }).then(function () {
         item.rated = rating;
+        item.rev = (item.rev || 1) + 1;
         persist();
         mark(rating);
         note.textContent = rating === 'up' ? '感谢反馈' : '感谢反馈，我们会据此改进回答';
@@ -688,6 +895,7 @@
         item.state = 'sent';
         item.ref = String(body.id);
         item.contact = String(body.contact || '');
+        item.rev = (item.rev || 1) + 1;
         replaceItem(item, true);
       }, function (problem) {
         submit.disabled = false;
@@ -698,16 +906,21 @@
     });
     cancel.addEventListener('click', function () {
       item.state = 'cancelled';
+      item.rev = (item.rev || 1) + 1;
       replaceItem(item, true);
     });
     return card;
   }
 
-  function replaceItem(item, focus) {
+  function replaceItem(item, focus, noPersist) {
     var old = ui.log.querySelector('[data-id="' + item.id + '"]');
     var fresh = renderItem(item);
-    if (old) { old.parentNode.replaceChild(fresh, old); }
-    persist();
+    if (old) {
+      if (state.turnAnchor === old) { state.turnAnchor = fresh; }
+      if (state.anchor === old) { state.anchor = fresh; }
+      old.parentNode.replaceChild(fresh, old);
+    }
+    if (!noPersist) { persist(); }
     if (focus) {
       fresh.setAttribute('tabindex', '-1');
       fresh.focus();
@@ -733,15 +946,16 @@
 
   function setStatus(status) {
     state.status = status;
-    ui.root.setAttribute('data-status', status);
-    var labels = { online: '在线', connecting: '正在连接…', offline: '离线' };
-    ui.statusText.textContent = labels[status] || status;
+    var shown = status === 'online' && state.slow ? 'slow' : status;
+    ui.root.setAttribute('data-status', shown);
+    var labels = { online: '在线', slow: '回复缓慢', connecting: '正在连接…', offline: '离线' };
+    ui.statusText.textContent = labels[shown] || shown;
     if (status === 'offline') {
       ui.offline.hidden = false;
       ui.offline.textContent = state.everConnected
-        ? '连接已断开，正在自动重新连接…对话记录已保留，恢复后可继续提问。'
-        : '暂时无法连接到小助手，正在自动重试…请稍后再试。';
-      hideTyping();
+        ? '连接已断开，正在自动重新连接…对话记录已保留；现在提问会先保存，恢复后自动发送。'
+        : '暂时无法连接到小助手，正在自动重试…现在提问会先保存，连接后自动发送。';
+      failInFlight('连接中断，这个问题可能没有收到回答');
     } else {
       ui.offline.hidden = true;
       ui.offline.textContent = '';
@@ -779,56 +993,204 @@
       }
       state.everConnected = true;
       setStatus('online');
+      flushQueue();
     });
     socket.on('connect_error', function () { setStatus('offline'); });
     socket.on('disconnect', function () { setStatus('offline'); });
     socket.on('bot_uttered', onBotMessage);
   }
 
+  function lastUser() {
+    for (var i = state.items.length - 1; i >= 0; i--) {
+      var item = state.items[i];
+      if (item.from === 'user' && item.delivery !== 'queued') { return item; }
+    }
+    return null;
+  }
+
+  /** Whether this tab records the bot message just received (see "Tabs" at the top). */
+  function mine() {
+    var asker = lastUser();
+    return !asker || !asker.tab || asker.tab === TAB;
+  }
+
+  function lastBotItem() {
+    for (var i = state.items.length - 1; i >= 0; i--) {
+      var item = state.items[i];
+      if (item.from === 'user') { return null; }
+      if (item.from === 'bot' && item.kind !== 'handoff' && item.kind !== 'welcome') { return item; }
+    }
+    return null;
+  }
+
+  function cleanCitations(list) {
+    if (!Array.isArray(list)) { return null; }
+    var out = list.filter(function (c) { return c && typeof c.doc_id === 'string' && /^[0-9A-Za-z_-]{1,16}$/.test(c.doc_id); })
+      .slice(0, 10).map(function (c) {
+        return {
+          doc_id: c.doc_id,
+          quote: typeof c.quote === 'string' ? c.quote.slice(0, 500) : '',
+          section: typeof c.section === 'string' ? c.section.slice(0, 200) : ''
+        };
+      });
+    return out.length ? out : null;
+  }
+
   function onBotMessage(data) {
     if (!data || typeof data !== 'object') { return; }
-    hideTyping();
+    if (!mine()) { return; } // why: the tab that asked records it; this tab sees it through storage.
+    var asker = lastUser();
+    if (asker && asker.delivery === 'sent') {
+      asker.delivery = 'answered';
+      touch(asker);
+    }
+    if (state.slow) { state.slow = false; setStatus(state.status); }
+    updateWaiting();
     var custom = data.custom && typeof data.custom === 'object' ? data.custom : data;
     if (custom.handoff === true) {
-      addItem({ kind: 'handoff', from: 'bot', state: 'open', question: state.lastQuestion }, { scrollToStart: true });
+      addItem({ kind: 'handoff', from: 'bot', state: 'open', question: state.lastQuestion });
       var first = ui.log.lastChild && ui.log.lastChild.querySelector('input,textarea');
       if (first && isOpen()) { first.focus({ preventScroll: true }); }
       return;
     }
+    var citations = cleanCitations(custom.citations);
     var text = typeof data.text === 'string' ? data.text : '';
+    if (citations && !text) {
+      // why: Rasa sends a message's custom JSON as a separate event after its text.
+      var answer = lastBotItem();
+      if (answer) { answer.citations = citations; touch(answer); }
+      return;
+    }
     var raw = Array.isArray(data.quick_replies) ? data.quick_replies : (Array.isArray(data.buttons) ? data.buttons : []);
     var buttons = raw.filter(function (b) {
       return b && typeof b.title === 'string' && (typeof b.payload === 'string' || typeof b.payload === 'number');
     }).slice(0, 10).map(function (b) { return { title: b.title.slice(0, 100), payload: String(b.payload).slice(0, 100) }; });
     if (!text && !buttons.length) { return; }
-    addItem({ from: 'bot', text: text, buttons: buttons, question: state.lastQuestion });
+    addItem({
+      from: 'bot', tab: TAB, text: text, buttons: buttons, question: state.lastQuestion, citations: citations || undefined
+    });
   }
 
+  /** Ask ``text`` (shown as ``shownAs``): sent now when connected, else queued until the connection is back. */
   function sendText(text, shownAs) {
     var message = String(text || '').trim().slice(0, cfg.maxLength);
     if (!message) { return false; }
-    if (state.status !== 'online' || !state.socket) {
-      setStatus(state.status === 'online' ? 'online' : 'offline');
-      ui.offline.hidden = false;
-      return false;
-    }
     var shown = maskPII(shownAs || message);
     if (!HANDOFF_REQUEST_RE.test(shown)) { state.lastQuestion = shown; }
-    addItem({ from: 'user', text: shown });
-    state.socket.emit('user_uttered', { message: message, session_id: state.sessionId });
-    showTyping();
+    var item = { from: 'user', text: shown, tab: TAB, delivery: 'queued' };
+    if (shownAs) { item.send = message; } // a quick reply: the payload, not the title, goes to Rasa
+    addItem(item, { noPersist: true });
+    state.outbox[item.id] = message;
+    if (connected()) { deliver(item); } else { persist(); replaceItem(item, false, true); }
     return true;
   }
 
-  function showTyping() {
-    ui.typing.hidden = false;
+  function connected() { return state.status === 'online' && state.socket && state.socket.connected; }
+
+  function deliver(item) {
+    var message = state.outbox[item.id] || item.send || item.text;
+    state.socket.emit('user_uttered', {
+      message: message,
+      session_id: state.sessionId,
+      metadata: { web: { script: state.script || 'auto' } }
+    });
+    item.tab = TAB;
+    item.delivery = 'sent';
+    item.sentAt = new Date().toISOString();
+    delete item.failure;
+    touch(item);
+    updateWaiting();
     scrollToEnd();
-    clearTimeout(state.typingTimer);
-    state.typingTimer = setTimeout(hideTyping, cfg.typingTimeoutMs);
+  }
+
+  function retry(item) {
+    item.tab = TAB;
+    if (connected()) { deliver(item); return; }
+    item.delivery = 'queued';
+    delete item.failure;
+    touch(item);
+  }
+
+  /** Send, in order, the questions queued by this tab (or by a tab that has been closed since). */
+  function flushQueue() {
+    liveTabs(function (live) {
+      state.items.filter(function (item) {
+        if (item.from !== 'user' || item.delivery !== 'queued') { return false; }
+        return item.tab === TAB || !item.tab || (live !== null && live.indexOf(item.tab) < 0);
+      }).forEach(function (item) { if (connected()) { deliver(item); } });
+    });
+  }
+
+  function failInFlight(reason) {
+    state.items.forEach(function (item) {
+      if (item.from === 'user' && item.delivery === 'sent' && item.tab === TAB) {
+        item.delivery = 'failed';
+        item.failure = reason;
+        touch(item);
+      }
+    });
+    updateWaiting();
+  }
+
+  function renderDelivery(item, meta) {
+    if (item.delivery === 'queued') {
+      meta.appendChild(el('span', { className: 'rw-delivery', text: '等待连接，恢复后自动发送' }));
+    } else if (item.delivery === 'failed') {
+      var again = el('button', { type: 'button', className: 'rw-retry', text: '重试', 'aria-label': '重试：' + item.text.slice(0, 40) });
+      again.addEventListener('click', function () { retry(item); });
+      meta.appendChild(el('span', { className: 'rw-delivery rw-delivery-failed', role: 'alert' }, [
+        el('span', { text: (item.failure || '小助手没有及时回复') + '。' }), again
+      ]));
+    }
+  }
+
+  /** The question still waiting for its answer (asked in any tab), or null. */
+  function waitingItem() {
+    var item = lastUser();
+    return item && item.delivery === 'sent' ? item : null;
+  }
+
+  function updateWaiting() {
+    var item = waitingItem();
+    clearTimeout(state.tickTimer);
+    if (!item) {
+      ui.typing.hidden = true;
+      return;
+    }
+    var waited = Date.now() - new Date(item.sentAt).getTime();
+    if (isNaN(waited)) { waited = 0; }
+    if (waited >= cfg.typingTimeoutMs) {
+      if (item.tab === TAB) {
+        item.delivery = 'failed';
+        item.failure = state.status === 'online' ? '小助手暂时没有回复，可能是系统繁忙' : '连接中断，这个问题可能没有收到回答';
+        state.slow = state.status === 'online';
+        touch(item);
+        setStatus(state.status);
+        ui.typing.hidden = true;
+        return;
+      }
+      // another tab's question: that tab marks it; if the tab is gone, its question stays unanswered
+      liveTabs(function (live) {
+        if (live !== null && live.indexOf(item.tab) < 0 && item.delivery === 'sent') {
+          item.tab = TAB;
+          updateWaiting();
+        }
+      });
+    }
+    var wasHidden = ui.typing.hidden;
+    ui.typing.hidden = false;
+    var seconds = Math.floor(waited / 1000);
+    // why: one sentence for the first seconds; then how long it has been, so a slow bot is not
+    // mistaken for a hung page (updated every few seconds, not every second, for screen readers).
+    ui.typingText.textContent = waited < cfg.slowAfterMs
+      ? '小助手正在查找资料…'
+      : '仍在查找资料，请稍候…已等待 ' + Math.max(Math.floor(cfg.slowAfterMs / 1000), seconds - seconds % 5) + ' 秒';
+    if (wasHidden) { scrollToEnd(); }
+    state.tickTimer = setTimeout(updateWaiting, Math.min(1000, Math.max(50, cfg.typingTimeoutMs - waited)));
   }
 
   function hideTyping() {
-    clearTimeout(state.typingTimer);
+    clearTimeout(state.tickTimer);
     ui.typing.hidden = true;
   }
 
@@ -857,33 +1219,52 @@
     ui.launcher.focus();
   }
 
-  function setLarge(on) {
+  function setLarge(on, fromOtherTab) {
     ui.root.classList.toggle('rw-large', on);
     ui.largeToggle.setAttribute('aria-pressed', on ? 'true' : 'false');
-    save(KEY_LARGE, on);
+    if (!fromOtherTab) { save(KEY_LARGE, on); }
+  }
+
+  function showScript() {
+    ui.scriptToggle.setAttribute('aria-pressed', state.script === 'hant' ? 'true' : 'false');
   }
 
   function welcome() {
+    // why: a fixed id per conversation, so two tabs opening at once show one greeting, not two.
+    if (findItem('welcome-' + state.sessionId)) { return; }
     addItem({
+      id: 'welcome-' + state.sessionId, ts: new Date(0).toISOString(),
       from: 'bot', kind: 'welcome', text: cfg.greeting,
       buttons: (cfg.suggestions || []).slice(0, 5).map(function (s) { return { title: String(s), payload: String(s) }; })
     });
   }
 
   function clearConversation() {
+    startNewConversation(uid(), true);
+    ui.input.focus();
+  }
+
+  /** Switch to conversation ``sessionId``: ours (``own``: we store it) or one another tab started. */
+  function startNewConversation(sessionId, own) {
     state.items = [];
-    state.sessionId = uid();
+    state.outbox = {};
+    state.dropped = {};
+    state.sessionId = sessionId;
     state.lastQuestion = '';
-    save(KEY_SESSION, state.sessionId);
-    persist();
+    state.slow = false;
+    if (own) {
+      save(KEY_SESSION, state.sessionId);
+      save(KEY_TRANSCRIPT, { sessionId: state.sessionId, items: [] });
+    }
     while (ui.log.firstChild) { ui.log.removeChild(ui.log.firstChild); }
     hideTyping();
     if (state.socket && state.socket.connected) {
       setStatus('connecting');
       state.socket.emit('session_request', { session_id: state.sessionId });
+    } else {
+      setStatus(state.status);
     }
-    welcome();
-    ui.input.focus();
+    if (own || isOpen()) { welcome(); }
   }
 
   function renderHistory() {
@@ -906,13 +1287,48 @@
     document.head.appendChild(link);
   }
 
+  function loadSources() {
+    // why: answers name their sources by title; this list turns a title into its source page.
+    fetch(cfg.apiUrl.replace(/\/$/, '') + '/api/sources', { credentials: 'omit' }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (body) {
+      if (!body || !Array.isArray(body.sources)) { return; }
+      state.sources = body.sources.filter(function (s) { return s && typeof s.doc_id === 'string' && typeof s.title === 'string'; });
+      state.items.forEach(function (item) {
+        if (item.from === 'bot' && /来源[：:]/.test(item.text || '')) { replaceItem(item, false, true); }
+      });
+    }, function () { /* no list: titles stay plain text */ });
+  }
+
+  function fitVisualViewport() {
+    // why: on phones the on-screen keyboard shrinks only the visual viewport; without this the
+    // input and the last lines of the chat sit under the keyboard.
+    var vv = window.visualViewport;
+    if (!vv) { return; }
+    function fit() {
+      var small = window.matchMedia && window.matchMedia('(max-width: 520px)').matches;
+      ui.panel.style.height = small ? Math.round(vv.height) + 'px' : '';
+      ui.root.style.top = small && isOpen() ? Math.round(vv.offsetTop) + 'px' : '';
+      if (state.anchor) { settleScroll(); }
+    }
+    vv.addEventListener('resize', fit);
+    vv.addEventListener('scroll', fit);
+    fit();
+  }
+
   function init() {
     loadStyles();
     build();
-    setLarge(load(KEY_LARGE, !!cfg.largeText) === true);
+    setLarge(load(KEY_LARGE, !!cfg.largeText) === true, true);
+    showScript();
+    holdTabLock();
     renderHistory();
+    window.addEventListener('storage', onStorage);
     setStatus('connecting');
     connect();
+    loadSources();
+    fitVisualViewport();
+    updateWaiting();
     if (cfg.open || load(KEY_OPEN, false) === true) { open(); }
   }
 
@@ -924,7 +1340,9 @@
     status: function () { return state.status; },
     sessionId: function () { return state.sessionId; },
     _maskPII: maskPII,
-    _renderText: function (text) { return renderText(document.createElement('div'), text); }
+    _renderText: function (text, citations) {
+      return renderText(document.createElement('div'), text, sourceLinker({ citations: cleanCitations(citations) }));
+    }
   };
 
   if (document.readyState === 'loading') {

@@ -12,7 +12,9 @@ Contract of :func:`guarded` (one resident message in, at least one answer out):
    gets the polite ``rate_limited`` reply and Rasa is not called;
 4. never silence: when the turn raises (tracker store or lock store down) or produces no bot message
    (action server unreachable: Rasa logs the error and carries on without the action's messages),
-   the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``.
+   the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``;
+5. a resident who writes traditional characters (or chose 繁 in the widget) is answered in
+   traditional characters (:mod:`bot.script`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from bot.ratelimit import RateLimiter, limiter_from_env
 from bot.sanitize import clean_user_text, mask_pii, safe_sender_id
+from bot.script import HANT, convert_output, wanted_script
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +136,9 @@ def guarded(
             guard_message(message)
         elif isinstance(message.sender_id, str):
             message.sender_id = safe_sender_id(message.sender_id)
+        if wanted_script(message.text, message.metadata) == HANT:
+            # why: answers (and the polite replies below) in 繁體 when the resident writes it (issue 18).
+            convert_output(message.output_channel)
         output = message.output_channel
         recipient = message.sender_id
         bucket = limiter or default_limiter()

@@ -6,7 +6,13 @@ the session room, as Rasa does with session persistence) and every ``user_uttere
 
 * ``选项``: a question with two quick replies (payloads ``1`` and ``2``), as Rasa's socket.io output sends;
 * ``转人工``: a text and then the custom message ``{"handoff": true}``;
-* a message starting with ``慢``: the reply comes after 1.5 s (to see the typing indicator).
+* a message starting with ``慢``: the reply comes after 1.5 s (to see the typing indicator);
+* a message starting with ``不回``: no reply the first time in a session, the usual one when sent again
+  (a bot that is up but does not answer: progress, error, 重试);
+* ``长``: a 40-line answer (on a phone it is taller than the screen);
+* ``简繁``: the reply says which script the widget asked for (``metadata.web.script``);
+* ``引用:{json}``: sends ``json["text"]`` and then, as Rasa does with a message's custom JSON, a separate
+  ``{"citations": json["citations"]}`` (when given).
 
 ``GET /`` answers ``ok`` for readiness checks.
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import uuid
 
@@ -28,6 +35,7 @@ def create_app() -> web.Application:
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
     app = web.Application()
     sio.attach(app)
+    ignored: set[tuple[str, str]] = set()
 
     @sio.on("session_request")
     async def session_request(sid, data):
@@ -47,6 +55,23 @@ def create_app() -> web.Application:
         if message == "转人工":
             await sio.emit("bot_uttered", {"text": "好的，正在为您转人工服务。"}, room=room)
             await sio.emit("bot_uttered", {"handoff": True}, room=room)
+            return
+        if message.startswith("不回") and (room, message) not in ignored:
+            ignored.add((room, message))
+            return
+        if message == "长":
+            lines = ["第一行：这是一个很长的回答"] + [f"• 第{i}条内容" for i in range(2, 40)] + ["最后一行"]
+            await sio.emit("bot_uttered", {"text": "\n".join(lines)}, room=room)
+            return
+        if message == "简繁":
+            script = ((data.get("metadata") or {}).get("web") or {}).get("script")
+            await sio.emit("bot_uttered", {"text": f"script={script}"}, room=room)
+            return
+        if message.startswith("引用:"):
+            spec = json.loads(message[len("引用:") :])
+            await sio.emit("bot_uttered", {"text": spec["text"]}, room=room)
+            if spec.get("citations"):
+                await sio.emit("bot_uttered", {"citations": spec["citations"]}, room=room)
             return
         if message.startswith("慢"):
             await asyncio.sleep(1.5)

@@ -6,15 +6,18 @@ trained model; the end-to-end tests against the real bot are in test_widget_e2e.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
 
 from bot.launcher import Service, free_port, wait_ready
 from bot.sanitize import mask_pii
+from knowledge.service import KnowledgeService
 from tests.web.conftest import PHONE, WebSite, start_web_site
 
 pytestmark = pytest.mark.browser
@@ -69,7 +72,8 @@ def open_widget(page):
     expect(page.get_by_role("dialog", name="人社小助手")).to_be_visible()
 
 
-def test_offline_state_and_reconnect(new_page, offline_site, shot):
+def test_offline_state_queue_and_reconnect(new_page, offline_site, shot):
+    """Questions asked while the bot is down (typed or clicked on the page) are queued, then sent."""
     site, fake = offline_site
     browser_page = new_page()
     page = browser_page.page
@@ -80,15 +84,22 @@ def test_offline_state_and_reconnect(new_page, offline_site, shot):
     expect(banner).to_contain_text("暂时无法连接")
     expect(page.locator(".rw-status-text")).to_have_text("离线")
     page.get_by_label("输入您的问题").fill("你好")
-    expect(page.get_by_role("button", name="发送")).to_be_disabled()
-    shot(page, "09-offline")
+    page.get_by_role("button", name="发送").click()
+    page.locator(".hero-examples").get_by_role("button", name="补贴性职业技能培训").click()
+    queued = page.locator(".rw-msg-user", has_text="等待连接，恢复后自动发送")
+    expect(queued).to_have_count(2)
+    expect(page.locator(".rw-msg-bot", has_text="收到：")).to_have_count(0)
+    shot(page, "09-offline-queued")
 
     fake.start()
     wait_ready([fake], timeout=30)
     expect(page.locator(".rw-status-text")).to_have_text("在线", timeout=20_000)
     expect(banner).to_be_hidden()
-    page.get_by_role("button", name="发送").click()
-    expect(page.locator(".rw-msg-bot").last).to_contain_text("收到：你好")
+    answers = page.locator(".rw-msg-bot", has_text="收到：")
+    expect(answers).to_have_count(2)
+    assert answers.all_inner_texts()[0].count("收到：你好") == 1
+    expect(answers.nth(1)).to_contain_text("收到：补贴性职业技能培训")  # in the order they were asked
+    expect(queued).to_have_count(0)
 
     # a server restart: offline while it is down, back by itself, history kept
     fake.stop()
@@ -311,6 +322,17 @@ def test_handoff_message_opens_the_leave_a_message_form(new_page, online_site):
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
+def _axe(page) -> list[dict]:
+    """axe-core's WCAG 2.1 A/AA violations on ``page`` (the page must bypass the CSP to inject axe)."""
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    return page.evaluate(
+        "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ') + ' ' + n.failureSummary)"
+        ".slice(0, 5)}))"
+    )
+
+
 @pytest.mark.parametrize("large_text", [False, True])
 def test_axe_finds_no_accessibility_violations(new_page, online_site, large_text):
     """axe-core (WCAG 2.1 A/AA rules, colour contrast included) over the page with every widget state open."""
@@ -329,10 +351,203 @@ def test_axe_finds_no_accessibility_violations(new_page, online_site, large_text
     answer.get_by_role("button", name="没有帮助").click()
     page.evaluate("window.RensheWidget.ask('转人工')")
     expect(page.get_by_role("group", name="留言给工作人员")).to_be_visible()
-    page.evaluate(AXE.read_text(encoding="utf-8"))
-    result = page.evaluate(
-        "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
-        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations"
-        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"
+    assert _axe(page) == []
+
+
+# --- issue 18: tabs, a slow or silent bot, phones, clickable sources, 繁體 ---------------------------
+
+FAST_TIMEOUTS = "window.RensheWidgetConfig = {slowAfterMs: 1000, typingTimeoutMs: 3000};"
+
+
+def test_two_tabs_keep_one_conversation(new_page, online_site):
+    site, _ = online_site
+    first = new_page()
+    a = first.page
+    b = a.context.new_page()  # same browser profile: shared localStorage, like two tabs
+    for page in (a, b):
+        page.goto(site.url)
+        open_widget(page)
+        expect(page.locator(".rw-status-text")).to_have_text("在线")
+    a.evaluate("window.RensheWidget.ask('第一问')")
+    for page in (a, b):
+        expect(page.locator(".rw-msg-bot", has_text="收到：第一问")).to_have_count(1)
+        expect(page.locator(".rw-msg-user", has_text="第一问")).to_have_count(1)  # the question too
+    b.get_by_label("输入您的问题").fill("第二问")
+    b.keyboard.press("Enter")
+    for page in (a, b):
+        expect(page.locator(".rw-msg-bot", has_text="收到：第二问")).to_have_count(1)
+        expect(page.locator(".rw-msg-user", has_text="第二问")).to_have_count(1)
+        expect(page.locator(".rw-msg-welcome")).to_have_count(1)
+    order = ["第一问", "收到：第一问", "第二问", "收到：第二问"]
+    for page in (a, b):
+        texts = page.locator(".rw-msg:not(.rw-msg-welcome) .rw-bubble").all_inner_texts()
+        assert [t.replace("我说：", "").replace("小助手说：", "").strip() for t in texts] == order
+    # whichever tab saved last, the stored history holds both tabs' turns
+    a.reload()
+    expect(a.get_by_role("dialog", name="人社小助手")).to_be_visible()  # it was open: stays open
+    for text in order:
+        expect(a.locator(".rw-bubble", has_text=text).first).to_be_visible()
+    stored = a.evaluate("JSON.parse(localStorage.getItem('renshe-widget:transcript')).items.map(i => i.text)")
+    assert [t for t in stored if t in order] == order
+    # a new conversation started in one tab is the new conversation of the other
+    a.get_by_role("button", name="清空记录，开始新对话").click()
+    expect(b.locator(".rw-msg-user")).to_have_count(0)
+    assert a.evaluate("window.RensheWidget.sessionId()") == b.evaluate("window.RensheWidget.sessionId()")
+    assert first.errors == []
+
+
+def test_a_silent_bot_shows_progress_then_an_error_with_retry(new_page, online_site):
+    site, _ = online_site
+    browser_page = new_page()
+    page = browser_page.page
+    page.add_init_script(FAST_TIMEOUTS)
+    page.goto(site.url)
+    open_widget(page)
+    status = page.locator(".rw-status-text")
+    expect(status).to_have_text("在线")
+    page.evaluate("window.RensheWidget.ask('不回答我')")
+    typing = page.locator(".rw-typing")
+    expect(typing).to_contain_text("小助手正在查找资料")
+    expect(typing).to_contain_text("仍在查找资料，请稍候…已等待", timeout=5_000)
+    question = page.locator(".rw-msg-user", has_text="不回答我")
+    expect(question.get_by_role("alert")).to_contain_text("小助手暂时没有回复", timeout=5_000)
+    expect(typing).to_be_hidden()
+    expect(status).to_have_text("回复缓慢")  # not 在线 as if nothing were wrong
+    question.get_by_role("button", name="重试").click()
+    expect(page.locator(".rw-msg-bot", has_text="收到：不回答我")).to_have_count(1)
+    expect(question.get_by_role("alert")).to_have_count(0)
+    expect(status).to_have_text("在线")
+    expect(page.locator(".rw-msg-user", has_text="不回答我")).to_have_count(1)  # retried, not asked twice
+    assert browser_page.errors == []
+
+
+def test_a_question_in_flight_when_the_connection_drops_can_be_retried(new_page, offline_site):
+    site, fake = offline_site
+    fake.start()
+    wait_ready([fake], timeout=30)
+    page = new_page().page
+    page.goto(site.url)
+    open_widget(page)
+    expect(page.locator(".rw-status-text")).to_have_text("在线")
+    page.evaluate("window.RensheWidget.ask('慢慢回答')")
+    fake.stop()
+    question = page.locator(".rw-msg-user", has_text="慢慢回答")
+    expect(question.get_by_role("alert")).to_contain_text("连接中断", timeout=15_000)
+    fake.start()
+    wait_ready([fake], timeout=30)
+    expect(page.locator(".rw-status-text")).to_have_text("在线", timeout=20_000)
+    question.get_by_role("button", name="重试").click()
+    expect(page.locator(".rw-msg-bot", has_text="收到：慢慢回答")).to_have_count(1)
+
+
+PHONE_OPTIONS = {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+def test_on_a_phone_answers_open_at_their_first_line_and_the_chat_gets_the_screen(new_page, online_site, shot):
+    site, _ = online_site
+    page = new_page(**PHONE_OPTIONS).page
+    page.goto(site.url)
+    open_widget(page)
+    expect(page.locator(".rw-status-text")).to_have_text("在线")
+    log = page.locator(".rw-log")
+    # header, notice and input leave most of the screen to the conversation (was 342 of 640 px)
+    assert log.bounding_box()["height"] >= 0.7 * PHONE["height"]
+    disclaimer = page.locator(".rw-disclaimer")
+    assert disclaimer.bounding_box()["height"] <= 34  # one line, collapsed
+    toggle = disclaimer.get_by_role("button", name="展开")
+    toggle.click()
+    expect(disclaimer.get_by_role("button", name="收起")).to_have_attribute("aria-expanded", "true")
+    assert disclaimer.bounding_box()["height"] > 34
+    disclaimer.get_by_role("button", name="收起").click()
+
+    page.evaluate("window.RensheWidget.ask('长')")
+    answer = page.locator(".rw-msg-bot", has_text="第一行：这是一个很长的回答")
+    expect(answer).to_be_visible()
+    page.wait_for_timeout(300)  # the scroll settles on the next frame
+    top, box = log.bounding_box()["y"], answer.bounding_box()
+    assert box["height"] > log.bounding_box()["height"]  # taller than the screen ...
+    assert top - 1 <= box["y"] <= top + 24  # ... and shown from its first line
+    expect(answer.get_by_text("第一行：这是一个很长的回答")).to_be_in_viewport()
+    shot(page, "15-phone-long-answer")
+
+    # the on-screen keyboard takes half the screen: the chat still shows several lines
+    page.set_viewport_size({"width": 360, "height": 330})
+    page.get_by_label("输入您的问题").focus()
+    page.wait_for_timeout(300)
+    assert log.bounding_box()["height"] >= 150  # was about 30 px
+    expect(page.get_by_label("输入您的问题")).to_be_in_viewport()
+    shot(page, "16-phone-keyboard")
+
+
+SOURCE_TEXT = "社保服务网点：113个\n来源：《深圳人社2024年十件大事》，2024年"
+
+
+def _cite(page, text: str, citations=None) -> None:
+    spec = {"text": text, "citations": citations} if citations else {"text": text}
+    page.evaluate("(m) => window.RensheWidget.ask(m)", "引用:" + json.dumps(spec, ensure_ascii=False))
+
+
+def test_each_source_opens_its_page_with_the_quote_highlighted(new_page, online_site, shot):
+    site, _ = online_site
+    fact = KnowledgeService.from_settings().fact("SZ24-16")
+    browser_page = new_page()
+    page = browser_page.page
+    page.goto(site.url)
+    open_widget(page)
+    expect(page.locator(".rw-status-text")).to_have_text("在线")
+    citation = {"doc_id": fact.source.doc_id, "section": fact.source.section, "quote": fact.source.quote}
+    _cite(page, SOURCE_TEXT, [citation])
+    link = page.locator(".rw-msg-bot").last.get_by_role("link", name="《深圳人社2024年十件大事》")
+    expect(link).to_have_attribute("href", re.compile(r"/source/" + fact.source.doc_id + r"\?q="))
+    with page.expect_popup() as popup:
+        link.click()
+    source = popup.value
+    source.wait_for_load_state()
+    expect(source.get_by_role("heading", level=1)).to_have_text("《深圳人社2024年十件大事》")
+    expect(source.locator("mark")).to_contain_text("113")
+    expect(source.get_by_text("深圳市人力资源和社会保障局").first).to_be_visible()
+    expect(source.locator(".source-section")).to_contain_text("章节：")
+    shot(source, "17-source-page")
+
+    # no machine-readable citations: the title alone still finds its document (简 or 繁 spelling)
+    _cite(page, "社保服务网点：113個\n来源：《深圳人社2024年十件大事》，2024年；《不存在的资料》")
+    last = page.locator(".rw-msg-bot").last
+    expect(last.get_by_role("link", name="《深圳人社2024年十件大事》")).to_have_attribute(
+        "href", re.compile(r"/source/" + fact.source.doc_id + "$")
     )
-    assert result == []
+    expect(last.get_by_role("link")).to_have_count(1)  # an unknown title stays text
+    _cite(page, "来源：《深圳市人力資源和社會保障事業發展“十四五”規劃（徵求意見稿）》，2021年10月")
+    expect(page.locator(".rw-msg-bot").last.get_by_role("link")).to_have_attribute("href", re.compile(r"/source/001$"))
+    assert browser_page.errors == []
+
+
+def test_source_page_has_no_accessibility_violations(new_page, online_site):
+    site, _ = online_site
+    fact = KnowledgeService.from_settings().fact("SZ24-16")
+    for options in ({}, PHONE_OPTIONS):
+        page = new_page(bypass_csp=True, **options).page
+        page.goto(f"{site.url}source/{fact.source.doc_id}?q={quote(fact.source.quote)}")
+        expect(page.locator("mark")).to_contain_text("113")
+        assert _axe(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_script_switch_is_stored_and_sent_as_metadata(new_page, online_site):
+    site, _ = online_site
+    page = new_page().page
+    page.goto(site.url)
+    open_widget(page)
+    expect(page.locator(".rw-status-text")).to_have_text("在线")
+    page.evaluate("window.RensheWidget.ask('简繁')")
+    expect(page.locator(".rw-msg-bot").last).to_contain_text("script=auto")  # the server decides by the text
+    switch = page.get_by_role("button", name="繁體回覆")
+    expect(switch).to_have_attribute("aria-pressed", "false")
+    switch.click()
+    expect(switch).to_have_attribute("aria-pressed", "true")
+    page.evaluate("window.RensheWidget.ask('简繁')")
+    expect(page.locator(".rw-msg-bot").last).to_contain_text("script=hant")
+    page.reload()
+    expect(page.get_by_role("button", name="繁體回覆")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="繁體回覆").click()
+    page.evaluate("window.RensheWidget.ask('简繁')")
+    expect(page.locator(".rw-msg-bot").last).to_contain_text("script=hans")
