@@ -29,8 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # why: runnable as a plain script as well as with -m
 
-from bench.load import run_level  # noqa: E402
+from bench import procs  # noqa: E402
+from bench.load import Counter, run_level  # noqa: E402
 from bench.run import KB_CATEGORIES, STATIC_MESSAGES, Settings, bot_under_test, warm_up  # noqa: E402
+from bot import speedups  # noqa: E402
 
 logger = logging.getLogger("bench.profile")
 OUT = ROOT / "bench" / "out" / "profile"
@@ -78,19 +80,27 @@ def _owner(frames: list[str]) -> str:
     return "other"
 
 
+# why: py-spy counts these waits as active (the GIL is released in C, not in a known idle call): the
+# thread-pool workers blocked on their queue and Sanic's event loop in uvloop's run_forever.
+IDLE_LEAVES = ("_worker (concurrent/futures/thread.py:81)", "serve (sanic/server/runners.py:155)")
+
+
 def summarise(collapsed: Path, top: int = 12) -> dict:
     """Self time by package, time by owner (innermost of ours / Rasa / rasa_sdk on the stack, so
     library time counts for whoever called the library), and the hottest of our functions."""
     by_package: collections.Counter = collections.Counter()
     by_owner: collections.Counter = collections.Counter()
     our_functions: collections.Counter = collections.Counter()
-    total = 0
+    total = idle = 0
     for line in collapsed.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
         frames = stack.split(";")
+        if frames[-1] in IDLE_LEAVES:
+            idle += n
+            continue
         total += n
         by_package[_package(frames[-1])] += n
         owner = _owner(frames)
@@ -100,6 +110,7 @@ def summarise(collapsed: Path, top: int = 12) -> dict:
     share = (lambda n: round(n / total, 3)) if total else (lambda n: 0.0)
     return {
         "samples": total,
+        "idle_samples_dropped": idle,
         "self_by_package": {k: share(v) for k, v in by_package.most_common(top)},
         "by_owner": {k: share(v) for k, v in by_owner.most_common()},
         "our_hottest": {k: share(v) for k, v in our_functions.most_common(8)},
@@ -126,21 +137,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rasa-pid", type=int)
     parser.add_argument("--action-pid", type=int)
     parser.add_argument("--model", default=os.environ.get("BENCH_MODEL"))
+    parser.add_argument("--no-speedups", dest="speedups", action="store_false", default=speedups.enabled(),
+                        help="profile plain Rasa, without bot.speedups (RASA_SPEEDUPS=0)")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    settings = Settings(url=args.url, start=not args.url, model=args.model, out=OUT.parent)
+    # why: Settings() defaults to speedups off; without this the profile showed plain Rasa (24% of the
+    # Rasa server's samples in jsonschema's meta-schema check, which make run never runs).
+    settings = Settings(url=args.url, start=not args.url, model=args.model, out=OUT.parent, speedups=args.speedups)
     with bot_under_test(settings) as bot:
         pids = {"rasa": args.rasa_pid or bot.rasa_pid, "actions": args.action_pid or bot.action_pid}
         asyncio.run(warm_up(bot))
         files = {name: OUT / f"{args.kind}-{name}.txt" for name, pid in pids.items() if pid}
         spies = {name: record(pids[name], args.seconds + 2, path, args.idle) for name, path in files.items()}
+        sent, cpu = Counter.sent, {name: procs.cpu_seconds(pid) for name, pid in pids.items() if pid}
         level = asyncio.run(run_level(bot.rest_url, args.concurrency, args.seconds, scripts_for(args.kind),
                                       warmup=1.0))
+        sent = Counter.sent - sent
+        # why: CPU time per message is what a busy shared machine cannot distort much (wall time it can).
+        # py-spy's sampling adds a little to the profiled processes; bench.run measures it unprofiled.
+        cpu_ms = {name: round((procs.cpu_seconds(pids[name]) - before) * 1000 / max(sent, 1), 1)
+                  for name, before in cpu.items()}
         for name, spy in spies.items():
             _, err = spy.communicate(timeout=args.seconds + 60)
             if spy.returncode:
                 logger.error("py-spy on %s failed: %s", name, err.decode(errors="replace").strip()[-300:])
     report = {"kind": args.kind, "concurrency": args.concurrency, "idle": args.idle, "load": level.summary(),
+              "cpu_ms_per_message": cpu_ms, "load_average": procs.load_average(),
               **{name: summarise(path) for name, path in files.items() if path.is_file()}}
     (OUT / f"{args.kind}-summary.json").write_text(json.dumps(report, ensure_ascii=False, indent=2),
                                                    encoding="utf-8")

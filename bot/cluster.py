@@ -50,7 +50,7 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 @dataclass(frozen=True)
 class ClusterPlan:
-    """Where everything runs. Two Rasa instances and two action servers."""
+    """Where everything runs: by default two Rasa instances and two action servers (any number >= 1 each)."""
 
     model: str
     database_url: str = DEFAULT_DATABASE_URL
@@ -149,6 +149,11 @@ def prepare_tracker_store(plan: ClusterPlan) -> List[str]:
         engine.dispose()
 
 
+def _upstream_servers(ports: Sequence[int]) -> str:
+    """One nginx ``server`` line per port, indented for the template's upstream blocks."""
+    return "\n        ".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in ports)
+
+
 def render_nginx_conf(plan: ClusterPlan) -> Path:
     """Fill ``deploy/nginx.conf.template`` for ``plan``; returns the written file."""
     values = {
@@ -156,10 +161,8 @@ def render_nginx_conf(plan: ClusterPlan) -> Path:
         "max_body": f"{REQUEST_MAX_SIZE // 1024}k",
         "listen": plan.listen,
         "public_port": plan.public_port,
-        "rasa_port_1": plan.rasa_ports[0],
-        "rasa_port_2": plan.rasa_ports[1],
-        "action_port_1": plan.action_ports[0],
-        "action_port_2": plan.action_ports[1],
+        "rasa_servers": _upstream_servers(plan.rasa_ports),
+        "action_servers": _upstream_servers(plan.action_ports),
         "action_lb_port": plan.action_lb_port,
     }
 
@@ -222,11 +225,29 @@ def nginx_service(plan: ClusterPlan, conf: Path) -> Service:
     )
 
 
+def cluster_pages(plan: ClusterPlan) -> List[Service]:
+    """The website demo and the trainer console, reading the cluster's databases.
+
+    why: the console reads conversations from ``TRACKER_DB_URL`` and tries sentences through Rasa's
+    HTTP API, which only the instances' loopback ports serve (nginx does not expose it).
+    """
+    from bot.launcher import page_services
+
+    services = page_services(plan.run_dir)
+    env = {**plan.shared_env(), "TRACKER_DB_URL": plan.shared_env()["DATABASE_URL"], "RASA_URL": plan.rasa_urls[0]}
+    if plan.api_token:
+        env["RASA_API_TOKEN"] = plan.api_token
+    for service in services:
+        service.env = {**service.env, **env}
+    return services
+
+
 class Cluster:
     """The processes of a :class:`ClusterPlan`, addressable by name (``rasa-1``, ``actions-2``, ``nginx``)."""
 
-    def __init__(self, plan: ClusterPlan) -> None:
+    def __init__(self, plan: ClusterPlan, pages: bool = False) -> None:
         self.plan = plan
+        self.pages = pages
         self.services: List[Service] = []
         self._restarted: Dict[str, float] = {}
 
@@ -240,10 +261,12 @@ class Cluster:
         logger.info("tracker store ready (indexes created: %s)", ", ".join(created) or "none")
         conf = render_nginx_conf(self.plan)
         self.services = [
-            action_service(self.plan, 0), action_service(self.plan, 1),
-            rasa_service(self.plan, 0), rasa_service(self.plan, 1),
+            *(action_service(self.plan, i) for i in range(len(self.plan.action_ports))),
+            *(rasa_service(self.plan, i) for i in range(len(self.plan.rasa_ports))),
             nginx_service(self.plan, conf),
         ]
+        if self.pages:
+            self.services += cluster_pages(self.plan)
 
     def start(self, timeout: float = 300.0) -> None:
         """Start every process and wait until each answers its health URL."""
@@ -299,24 +322,87 @@ def plan_from_env(model: str, env: Dict[str, str] | None = None, **ports) -> Clu
 
 
 def _ports(text: str) -> tuple:
-    ports = tuple(int(p) for p in text.split(","))
-    if len(ports) != 2:
-        raise argparse.ArgumentTypeError("two comma-separated ports")
+    try:
+        ports = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("comma-separated port numbers") from None
     return ports
+
+
+# --- several Rasa processes for `make run` ------------------------------------------------------------
+MAX_AUTO_PROCESSES = 4
+
+
+def wanted_processes(env: Dict[str, str] | None = None, cpus: int | None = None) -> int:
+    """How many Rasa processes ``make run`` should start: ``RASA_PROCESSES`` (a number, or ``auto``).
+
+    ``auto`` (the default) is one per CPU core, at most :data:`MAX_AUTO_PROCESSES`.
+    why: one Rasa process uses about one core under load (it is CPU-bound, bench/README.md), so more
+    processes than cores only add memory (about 0.7 GB each); 4 keeps a big machine's memory in bounds.
+    Raises ValueError for anything else.
+    """
+    value = (dict(os.environ if env is None else env).get("RASA_PROCESSES") or "auto").strip().lower()
+    if value == "auto":
+        return max(1, min(cpus if cpus is not None else (os.cpu_count() or 1), MAX_AUTO_PROCESSES))
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"RASA_PROCESSES must be at least 1, not {number}")
+    return number
+
+
+def shared_stores_missing(plan: ClusterPlan, timeout: float = 2.0) -> str | None:
+    """Why several instances cannot run here (nginx, PostgreSQL or Redis missing), or None when they can.
+
+    why: several Rasa processes must share the tracker store and the lock store; the embedded
+    SQLite file and in-memory lock store cannot be shared, so without these the launcher runs one.
+    """
+    if not (shutil.which(plan.nginx) or os.path.exists(plan.nginx)):
+        return f"nginx not found ({plan.nginx}; make nginx-deps)"
+    url = plan.db_url()
+    engine = sa.create_engine(url.set(database="postgres"), future=True,
+                              connect_args={"connect_timeout": max(1, int(timeout))})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        return f"PostgreSQL at {url.render_as_string(hide_password=True)} does not answer ({type(error).__name__})"
+    finally:
+        engine.dispose()
+    redis = _redis_parts(plan.redis_url)
+    import redis as redis_client
+
+    client = redis_client.Redis(host=redis["host"], port=int(redis["port"]), db=int(redis["db"]),
+                                password=redis["password"] or None, socket_timeout=timeout,
+                                socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    except redis_client.RedisError as error:
+        return f"Redis at {redis['host']}:{redis['port']} does not answer ({type(error).__name__})"
+    finally:
+        client.close()
+    return None
+
+
+def instance_ports(first: int, count: int) -> tuple:
+    return tuple(range(first, first + count))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--port", type=int, help="public nginx port (default 5005)")
-    parser.add_argument("--rasa-ports", type=_ports, help="two ports, e.g. 5015,5016")
-    parser.add_argument("--action-ports", type=_ports, help="two ports, e.g. 5065,5066")
+    parser.add_argument("--rasa-ports", type=_ports, help="comma-separated ports, e.g. 5015,5016")
+    parser.add_argument("--instances", type=int, help="this many Rasa instances on ports 5015, 5016, ...")
+    parser.add_argument("--action-ports", type=_ports, help="comma-separated ports, e.g. 5065,5066")
     parser.add_argument("--action-lb-port", type=int, help="nginx port in front of the action servers (5055)")
+    parser.add_argument("--pages", action="store_true", help="also start the website demo and trainer console")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    plan = plan_from_env(args.model, public_port=args.port, rasa_ports=args.rasa_ports,
+    rasa_ports = args.rasa_ports or (instance_ports(ClusterPlan.rasa_ports[0], args.instances)
+                                     if args.instances else None)
+    plan = plan_from_env(args.model, public_port=args.port, rasa_ports=rasa_ports,
                          action_ports=args.action_ports, action_lb_port=args.action_lb_port)
-    cluster = Cluster(plan)
+    cluster = Cluster(plan, pages=args.pages)
     stopping = False
     ready = False
 

@@ -186,6 +186,37 @@ def stop_all(services: Sequence[Service]) -> None:
         service.stop()
 
 
+def _several_processes(args: argparse.Namespace) -> int | None:
+    """With ``RASA_PROCESSES`` (default ``auto``: one per core, at most 4) above 1 and PostgreSQL, Redis
+    and nginx at hand, run that many Rasa instances behind nginx (:mod:`bot.cluster`) and return its
+    exit code; otherwise log why one process runs and return None.
+    """
+    from bot import cluster
+
+    try:
+        wanted = cluster.wanted_processes()
+    except ValueError as error:
+        logger.error("RASA_PROCESSES: %s; running one Rasa process", error)
+        return None
+    if wanted == 1:
+        logger.info("one Rasa process (RASA_PROCESSES=%s, %d cores)", os.environ.get("RASA_PROCESSES", "auto"),
+                    os.cpu_count() or 1)
+        return None
+    plan = cluster.plan_from_env(args.model)
+    missing = cluster.shared_stores_missing(plan)
+    if missing:
+        # why: several processes must share trackers and locks; SQLite and the in-memory lock store cannot.
+        logger.warning("one Rasa process, not %d: %s. Several processes need PostgreSQL, Redis and nginx "
+                       "(CLUSTER_DATABASE_URL, REDIS_URL; README 'Running at scale'); RASA_PROCESSES=1 hides "
+                       "this message", wanted, missing)
+        return None
+    logger.info("%d Rasa processes behind nginx on :%d, PostgreSQL + Redis (RASA_PROCESSES=1 for one)",
+                wanted, args.rasa_port)
+    argv = ["--model", args.model, "--instances", str(wanted), "--port", str(args.rasa_port),
+            "--action-lb-port", str(args.action_port)]
+    return cluster.main(argv + ([] if args.no_pages else ["--pages"]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
@@ -204,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # why: the trainer console needs the bot's HTTP API ("try a sentence", activation); it is
         # never open, so a random token is made for this run and shared with the console only.
         os.environ["RASA_API_TOKEN"] = secrets.token_urlsafe(32)
+    several = _several_processes(args)
+    if several is not None:
+        return several
     os.environ.setdefault("RASA_URL", f"http://localhost:{args.rasa_port}")
     services = bot_services(args.model, args.rasa_port, args.action_port)
     if not args.no_pages:

@@ -72,3 +72,59 @@ def test_cluster_refuses_a_model_that_is_not_ours(tmp_path: Path, monkeypatch):
     with pytest.raises(ModelRejected):
         cluster.prepare()  # refused before touching the database or starting anything
     assert cluster.services == []
+
+
+@pytest.mark.parametrize(("value", "cpus", "expected"), [
+    (None, 1, 1),      # a one-core machine: one process
+    (None, 2, 2),      # auto: one per core
+    ("auto", 16, 4),   # at most 4 by default
+    ("3", 1, 3),       # an explicit number wins over the core count
+    ("1", 8, 1),
+])
+def test_wanted_processes(value, cpus, expected):
+    from bot.cluster import wanted_processes
+
+    env = {} if value is None else {"RASA_PROCESSES": value}
+    assert wanted_processes(env, cpus=cpus) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_wanted_processes_refuses_nonsense(value):
+    from bot.cluster import wanted_processes
+
+    with pytest.raises(ValueError):
+        wanted_processes({"RASA_PROCESSES": value}, cpus=4)
+
+
+def test_nginx_conf_has_one_upstream_line_per_instance(tmp_path: Path):
+    plan = ClusterPlan(model="m.tar.gz", public_port=18105, rasa_ports=(18115, 18116, 18117, 18118),
+                       action_ports=(18165,), action_lb_port=18155, run_dir=tmp_path)
+    text = render_nginx_conf(plan).read_text(encoding="utf-8")
+    for port in (18115, 18116, 18117, 18118):
+        # why: twice: the round-robin upstream and the sticky one for socket.io
+        assert text.count(f"server 127.0.0.1:{port} max_fails=1") == 2
+    assert text.count("server 127.0.0.1:18165 max_fails=1") == 1
+    assert "18166" not in text
+
+
+def test_several_processes_need_shared_stores(tmp_path: Path):
+    from bot.cluster import shared_stores_missing
+
+    plan = ClusterPlan(model="m.tar.gz", database_url="postgresql://nobody@127.0.0.1:9/x", run_dir=tmp_path,
+                       nginx="/bin/true")
+    assert "PostgreSQL" in shared_stores_missing(plan, timeout=1)
+    assert "nginx" in shared_stores_missing(ClusterPlan(model="m", nginx="/no/such/nginx"))
+
+
+def test_make_run_falls_back_to_one_process_without_shared_stores(monkeypatch, caplog):
+    import argparse
+
+    from bot import launcher
+
+    monkeypatch.setenv("RASA_PROCESSES", "3")
+    monkeypatch.setenv("CLUSTER_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/x")
+    monkeypatch.setenv("NGINX", "/bin/true")
+    args = argparse.Namespace(model="m.tar.gz", rasa_port=5005, action_port=5055, no_pages=True)
+    with caplog.at_level("WARNING", logger="launcher"):
+        assert launcher._several_processes(args) is None  # None: the launcher goes on with one process
+    assert "one Rasa process, not 3: PostgreSQL" in caplog.text
