@@ -78,6 +78,7 @@ class Uncovered:
     statement_terms: tuple[str, ...]
     channels: tuple[str, ...]
     domain: str
+    patterns: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def uncovered_subjects(path: Path = UNCOVERED_FILE) -> tuple[Uncovered, ...]:
             Uncovered(
                 r["id"], r["name"], tuple(r.get("terms") or ()), tuple(r.get("statement_terms") or ()),
                 tuple(r.get("channels") or ()), r.get("domain", "renshe"),
+                tuple(re.compile(p) for p in r.get("patterns") or ()),
             )
             for r in rows
         )
@@ -131,6 +133,10 @@ def verify_uncovered(source_texts: dict[str, str], channel_ids: set[str], path: 
         for term in s.terms:
             if term in joined and term not in s.statement_terms and s.domain == "renshe":
                 problems.append(f"uncovered.yml {s.id}: the sources do mention {term!r}; add it to statement_terms")
+        for pattern in s.patterns:
+            found = pattern.search(joined)
+            if found and s.domain == "renshe":
+                problems.append(f"uncovered.yml {s.id}: pattern {pattern.pattern!r} matches the sources: {found.group(0)!r}")
         for term in s.statement_terms:
             if term not in joined:
                 problems.append(f"uncovered.yml {s.id}: statement term {term!r} is not in any source")
@@ -147,6 +153,10 @@ def find_uncovered(text: str) -> Uncovered | None:
         for term in s.terms:
             if term.lower() in value and (best is None or len(term) > best[0]):
                 best = (len(term), s)
+        for pattern in s.patterns:
+            found = pattern.search(value)
+            if found and (best is None or len(found.group(0)) > best[0]):
+                best = (len(found.group(0)), s)
     return best[1] if best else None
 
 
