@@ -136,7 +136,9 @@ def verify_uncovered(source_texts: dict[str, str], channel_ids: set[str], path: 
         for pattern in s.patterns:
             found = pattern.search(joined)
             if found and s.domain == "renshe":
-                problems.append(f"uncovered.yml {s.id}: pattern {pattern.pattern!r} matches the sources: {found.group(0)!r}")
+                problems.append(
+                    f"uncovered.yml {s.id}: pattern {pattern.pattern!r} matches the sources: {found.group(0)!r}"
+                )
         for term in s.statement_terms:
             if term not in joined:
                 problems.append(f"uncovered.yml {s.id}: statement term {term!r} is not in any source")
