@@ -73,7 +73,7 @@
   ];
   var HANDOFF_PROMISE = '工作人员会在工作日回复，回复时间以实际为准';
   // why: "转人工" itself is no use as the message for staff; prefill with the question before it.
-  var HANDOFF_REQUEST_RE = /人工|真人|客服|工作人员|转接/;
+  var HANDOFF_REQUEST_RE = /人工|真人|客服|工作人[员員]|[转轉]接/;
 
   // ---------------------------------------------------------------------------------------------
   // small helpers
@@ -200,7 +200,7 @@
 
   var BULLET_RE = /^\s*[•·●▪\-]\s+|^\s*[•·●▪]/;
   var NUMBER_RE = /^\s*(\d{1,2})[.、．)]\s*/;
-  var SOURCE_RE = /^\s*来源[：:]\s*/;
+  var SOURCE_RE = /^\s*[来來]源[：:]\s*/; // why: 來源 in answers converted to 繁體
   var NOTE_RE = /^\s*注[：:]/;
 
   var TITLE_RE = /《([^《》\n]{1,200})》/g;
@@ -1295,7 +1295,7 @@
       if (!body || !Array.isArray(body.sources)) { return; }
       state.sources = body.sources.filter(function (s) { return s && typeof s.doc_id === 'string' && typeof s.title === 'string'; });
       state.items.forEach(function (item) {
-        if (item.from === 'bot' && /来源[：:]/.test(item.text || '')) { replaceItem(item, false, true); }
+        if (item.from === 'bot' && /[来來]源[：:]/.test(item.text || '')) { replaceItem(item, false, true); }
       });
     }, function () { /* no list: titles stay plain text */ });
   }
