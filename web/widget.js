@@ -306,6 +306,7 @@
     slow: false, // the last question went unanswered while the socket stayed connected
     outbox: {}, // item id -> the exact text to send (in memory only: never stored unmasked)
     dropped: {}, // ids of answers another tab recorded too (see dropTwins)
+    live: null, // ids of the open tabs (Web Locks), refreshed while a question waits; null = unknown
     sources: null, // from /api/sources: [{doc_id, title, title_hant}]
     script: load(KEY_SCRIPT, null) // null: answer in the resident's own script; 'hant' / 'hans': chosen
   };
@@ -1011,7 +1012,13 @@
   /** Whether this tab records the bot message just received (see "Tabs" at the top). */
   function mine() {
     var asker = lastUser();
-    return !asker || !asker.tab || asker.tab === TAB;
+    // why: a tab that has been closed (or reloaded) cannot record the answer to its question.
+    var gone = asker && state.live !== null && state.live.indexOf(asker.tab) < 0;
+    return !asker || !asker.tab || asker.tab === TAB || gone;
+  }
+
+  function refreshLive() {
+    liveTabs(function (live) { state.live = live; });
   }
 
   function lastBotItem() {
@@ -1177,6 +1184,7 @@
         }
       });
     }
+    if (item.tab !== TAB) { refreshLive(); }
     var wasHidden = ui.typing.hidden;
     ui.typing.hidden = false;
     var seconds = Math.floor(waited / 1000);
@@ -1322,6 +1330,7 @@
     setLarge(load(KEY_LARGE, !!cfg.largeText) === true, true);
     showScript();
     holdTabLock();
+    refreshLive();
     renderHistory();
     window.addEventListener('storage', onStorage);
     setStatus('connecting');

@@ -440,6 +440,20 @@ def test_a_question_in_flight_when_the_connection_drops_can_be_retried(new_page,
     expect(page.locator(".rw-msg-bot", has_text="收到：慢慢回答")).to_have_count(1)
 
 
+def test_an_answer_arriving_after_a_reload_is_shown(new_page, online_site):
+    site, _ = online_site
+    page = new_page().page
+    page.goto(site.url)
+    open_widget(page)
+    expect(page.locator(".rw-status-text")).to_have_text("在线")
+    page.evaluate("window.RensheWidget.ask('很慢的问题')")
+    expect(page.locator(".rw-typing")).to_be_visible()
+    page.reload()  # the tab that asked is gone; the new page is in the same conversation
+    expect(page.locator(".rw-typing")).to_be_visible()  # still waiting for that question
+    expect(page.locator(".rw-msg-bot", has_text="收到：很慢的问题")).to_have_count(1, timeout=10_000)
+    expect(page.locator(".rw-typing")).to_be_hidden()
+
+
 PHONE_OPTIONS = {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 
 
