@@ -1,8 +1,9 @@
 """Simplified / Traditional Chinese: detect what the resident writes and answer in the same script.
 
 The knowledge base and every response are written in simplified characters. A resident who writes
-繁體 (Hong Kong, Macao, Taiwan, older readers) is understood already; this module makes the
-*answer* traditional too.
+繁體 (Hong Kong, Macao, Taiwan, older readers) gets the same answer as for the simplified question
+(the guard hands Rasa the text converted with :func:`to_simplified`), written in traditional
+characters (:func:`convert_output`).
 Conversion uses OpenCC (the maintained dictionary-based converter, ``opencc`` on PyPI), never a
 hand-made character table: phrases such as 头发/頭髮 and 发展/發展 need its phrase dictionaries.
 

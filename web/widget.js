@@ -73,7 +73,7 @@
   ];
   var HANDOFF_PROMISE = '工作人员会在工作日回复，回复时间以实际为准';
   // why: "转人工" itself is no use as the message for staff; prefill with the question before it.
-  var HANDOFF_REQUEST_RE = /人工|真人|客服|工作人员|转接/;
+  var HANDOFF_REQUEST_RE = /人工|真人|客服|工作人[员員]|[转轉]接/;
 
   // ---------------------------------------------------------------------------------------------
   // small helpers
@@ -200,7 +200,7 @@
 
   var BULLET_RE = /^\s*[•·●▪\-]\s+|^\s*[•·●▪]/;
   var NUMBER_RE = /^\s*(\d{1,2})[.、．)]\s*/;
-  var SOURCE_RE = /^\s*来源[：:]\s*/;
+  var SOURCE_RE = /^\s*[来來]源[：:]\s*/; // why: 來源 in answers converted to 繁體
   var NOTE_RE = /^\s*注[：:]/;
 
   var TITLE_RE = /《([^《》\n]{1,200})》/g;
@@ -306,6 +306,7 @@
     slow: false, // the last question went unanswered while the socket stayed connected
     outbox: {}, // item id -> the exact text to send (in memory only: never stored unmasked)
     dropped: {}, // ids of answers another tab recorded too (see dropTwins)
+    live: null, // ids of the open tabs (Web Locks), refreshed while a question waits; null = unknown
     sources: null, // from /api/sources: [{doc_id, title, title_hant}]
     script: load(KEY_SCRIPT, null) // null: answer in the resident's own script; 'hant' / 'hans': chosen
   };
@@ -1011,7 +1012,13 @@
   /** Whether this tab records the bot message just received (see "Tabs" at the top). */
   function mine() {
     var asker = lastUser();
-    return !asker || !asker.tab || asker.tab === TAB;
+    // why: a tab that has been closed (or reloaded) cannot record the answer to its question.
+    var gone = asker && state.live !== null && state.live.indexOf(asker.tab) < 0;
+    return !asker || !asker.tab || asker.tab === TAB || gone;
+  }
+
+  function refreshLive() {
+    liveTabs(function (live) { state.live = live; });
   }
 
   function lastBotItem() {
@@ -1177,6 +1184,7 @@
         }
       });
     }
+    if (item.tab !== TAB) { refreshLive(); }
     var wasHidden = ui.typing.hidden;
     ui.typing.hidden = false;
     var seconds = Math.floor(waited / 1000);
@@ -1295,7 +1303,7 @@
       if (!body || !Array.isArray(body.sources)) { return; }
       state.sources = body.sources.filter(function (s) { return s && typeof s.doc_id === 'string' && typeof s.title === 'string'; });
       state.items.forEach(function (item) {
-        if (item.from === 'bot' && /来源[：:]/.test(item.text || '')) { replaceItem(item, false, true); }
+        if (item.from === 'bot' && /[来來]源[：:]/.test(item.text || '')) { replaceItem(item, false, true); }
       });
     }, function () { /* no list: titles stay plain text */ });
   }
@@ -1322,6 +1330,7 @@
     setLarge(load(KEY_LARGE, !!cfg.largeText) === true, true);
     showScript();
     holdTabLock();
+    refreshLive();
     renderHistory();
     window.addEventListener('storage', onStorage);
     setStatus('connecting');

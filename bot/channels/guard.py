@@ -14,7 +14,7 @@ Contract of :func:`guarded` (one resident message in, at least one answer out):
    (action server unreachable: Rasa logs the error and carries on without the action's messages),
    the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``;
 5. a resident who writes traditional characters (or chose 繁 in the widget) is answered in
-   traditional characters (:mod:`bot.script`).
+   traditional characters, and Rasa reads the message converted to simplified (:mod:`bot.script`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from bot.ratelimit import RateLimiter, limiter_from_env
 from bot.sanitize import clean_user_text, mask_pii, safe_sender_id
-from bot.script import HANT, convert_output, wanted_script
+from bot.script import HANT, convert_output, is_traditional, to_simplified, wanted_script
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,9 @@ def guarded(
         if wanted_script(message.text, message.metadata) == HANT:
             # why: answers (and the polite replies below) in 繁體 when the resident writes it (issue 18).
             convert_output(message.output_channel)
+        if is_traditional(message.text):
+            # why: the NLU data, the knowledge search and the answer planning are all simplified.
+            message.text = to_simplified(message.text)
         output = message.output_channel
         recipient = message.sender_id
         bucket = limiter or default_limiter()

@@ -55,10 +55,12 @@ class Bot:
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.heard: list[str] = []
 
     async def __call__(self, message: UserMessage) -> None:
         out = message.output_channel
         self.names.append(out.name())
+        self.heard.append(message.text)
         await out.send_response(message.sender_id, {"text": "社保服务网点：113个"})
         await out.send_response(
             message.sender_id,
@@ -80,6 +82,24 @@ def test_a_traditional_question_gets_a_traditional_answer():
     assert messages[1]["text"] == "您想了解哪一個？"
     assert messages[1]["buttons"] == [{"title": "社保卡服務", "payload": "/ask_card"}]  # payload unchanged
     assert messages[2]["custom"] == {"citations": [{"quote": "社保服务网点"}]}  # verbatim quote kept
+
+
+@pytest.mark.parametrize(
+    "text, heard",
+    [
+        ("深圳有多少個社保服務網點", "深圳有多少个社保服务网点"),  # the NLU and search read simplified
+        ("深圳有多少个社保服务网点", "深圳有多少个社保服务网点"),
+        ("社保服務网点", "社保服務网点"),  # mixed: left as written
+    ],
+)
+def test_rasa_reads_traditional_questions_in_simplified(text, heard):
+    _, bot = _turn(text)
+    assert bot.heard == [heard]
+
+
+def test_the_switch_alone_does_not_change_what_rasa_reads():
+    _, bot = _turn("显著著作", metadata={"web": {"script": "hant"}})
+    assert bot.heard == ["显著著作"]
 
 
 def test_a_simplified_question_is_answered_unchanged():

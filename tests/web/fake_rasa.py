@@ -6,7 +6,7 @@ the session room, as Rasa does with session persistence) and every ``user_uttere
 
 * ``选项``: a question with two quick replies (payloads ``1`` and ``2``), as Rasa's socket.io output sends;
 * ``转人工``: a text and then the custom message ``{"handoff": true}``;
-* a message starting with ``慢``: the reply comes after 1.5 s (to see the typing indicator);
+* a message starting with ``慢``: the reply comes after 1.5 s (to see the typing indicator); ``很慢…``: 4 s;
 * a message starting with ``不回``: no reply the first time in a session, the usual one when sent again
   (a bot that is up but does not answer: progress, error, 重试);
 * ``长``: a 40-line answer (on a phone it is taller than the screen);
@@ -75,6 +75,8 @@ def create_app() -> web.Application:
             return
         if message.startswith("慢"):
             await asyncio.sleep(1.5)
+        if message.startswith("很慢"):
+            await asyncio.sleep(4)
         await sio.emit("bot_uttered", {"text": "收到：" + message}, room=room)
 
     async def health(_request):

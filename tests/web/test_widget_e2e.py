@@ -240,3 +240,28 @@ def test_human_handoff_leave_a_message(demo_site, new_page, shot):
     assert "13812345678" not in page.evaluate("JSON.stringify(localStorage)")
     shot(page, "12-handoff-sent")
     assert browser_page.errors == []
+
+
+def test_a_traditional_question_gets_a_traditional_answer_with_its_source_linked(demo_site, running_bot, new_page, shot):
+    """繁體 in, 繁體 out (bot/script.py in the channel guard), the real model and knowledge base."""
+    browser_page = new_page()
+    page = browser_page.page
+    page.goto(demo_site.url)
+    open_chat(page)
+    ask(page, "深圳有多少個社保服務網點")
+    answer = answer_with_source(page)
+    expect(answer).to_be_visible(timeout=30_000)
+    text = answer.locator(".rw-bubble").inner_text()
+    assert "113" in text  # the same verified figure
+    assert "網點" in text and "网点" not in text
+    stored = page.evaluate("JSON.parse(localStorage.getItem('renshe-widget:transcript')).items.map(i => i.text)")
+    assert any(t.startswith("社保服務網點") and "\n來源：《" in t for t in stored)  # the bot's own 來源 line
+    link = answer.locator(".rw-source").get_by_role("link").first
+    expect(link).to_have_attribute("href", re.compile(r"/source/[0-9A-Za-z_-]+"))
+    shot(page, "18-traditional-answer")
+    # the switch: a simplified question answered in 繁體 on request
+    page.get_by_role("button", name="繁體回覆").click()
+    ask(page, QUESTION)
+    expect(page.locator(".rw-msg-bot", has=page.locator(".rw-source"))).to_have_count(2, timeout=30_000)
+    assert "網點" in answer_with_source(page).locator(".rw-bubble").inner_text()
+    assert browser_page.errors == []

@@ -333,17 +333,24 @@ def _axe(page) -> list[dict]:
     )
 
 
-@pytest.mark.parametrize("large_text", [False, True])
-def test_axe_finds_no_accessibility_violations(new_page, online_site, large_text):
+@pytest.mark.parametrize("large_text, phone", [(False, False), (True, False), (False, True)])
+def test_axe_finds_no_accessibility_violations(new_page, online_site, large_text, phone):
     """axe-core (WCAG 2.1 A/AA rules, colour contrast included) over the page with every widget state open."""
     assert AXE.is_file(), "node_modules missing: run `make web-deps`"
     site, _ = online_site
-    page = new_page(bypass_csp=True).page  # why: to inject axe; the widget itself runs under the CSP elsewhere
+    # why: bypass_csp to inject axe; the widget itself runs under the CSP elsewhere
+    page = new_page(bypass_csp=True, **(PHONE_OPTIONS if phone else {})).page
+    page.add_init_script("window.RensheWidgetConfig = {slowAfterMs: 500, typingTimeoutMs: 1500};")
     page.goto(site.url)
     open_widget(page)
     expect(page.locator(".rw-status-text")).to_have_text("在线")
     if large_text:
         page.get_by_role("button", name="大字模式").click()
+    page.get_by_role("button", name="繁體回覆").click()
+    page.evaluate("window.RensheWidget.ask('不回答')")  # unanswered: the error with 重试
+    expect(page.get_by_role("button", name=re.compile("^重试"))).to_be_visible(timeout=5_000)
+    _cite(page, SOURCE_TEXT)  # a source line with its link
+    expect(page.locator(".rw-source-link")).to_have_count(1)
     page.evaluate("window.RensheWidget.ask('选项')")
     expect(page.locator(".rw-msg-bot", has_text="您想了解的是哪一个？")).to_be_visible()
     page.evaluate("window.RensheWidget.ask('你好')")
@@ -438,6 +445,20 @@ def test_a_question_in_flight_when_the_connection_drops_can_be_retried(new_page,
     expect(page.locator(".rw-status-text")).to_have_text("在线", timeout=20_000)
     question.get_by_role("button", name="重试").click()
     expect(page.locator(".rw-msg-bot", has_text="收到：慢慢回答")).to_have_count(1)
+
+
+def test_an_answer_arriving_after_a_reload_is_shown(new_page, online_site):
+    site, _ = online_site
+    page = new_page().page
+    page.goto(site.url)
+    open_widget(page)
+    expect(page.locator(".rw-status-text")).to_have_text("在线")
+    page.evaluate("window.RensheWidget.ask('很慢的问题')")
+    expect(page.locator(".rw-typing")).to_be_visible()
+    page.reload()  # the tab that asked is gone; the new page is in the same conversation
+    expect(page.locator(".rw-typing")).to_be_visible()  # still waiting for that question
+    expect(page.locator(".rw-msg-bot", has_text="收到：很慢的问题")).to_have_count(1, timeout=10_000)
+    expect(page.locator(".rw-typing")).to_be_hidden()
 
 
 PHONE_OPTIONS = {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
