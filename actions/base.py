@@ -81,6 +81,11 @@ class KnowledgeAction(Action, abc.ABC):
         kwargs: Dict[str, Any] = {"response": "utter_kb_answer", "answer": answer.text}
         if buttons:
             kwargs["buttons"] = buttons
+        citations = answer.citations()
+        if citations:
+            # why: the widget links each 《title》 to /source/<doc_id> with the quote highlighted; channels that
+            # do not know this JSON (WeChat, REST clients reading text) ignore it.
+            kwargs["json_message"] = {"citations": citations}
         dispatcher.utter_message(**kwargs)
 
     @staticmethod

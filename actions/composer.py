@@ -95,6 +95,17 @@ class Answer:
     topic_id: str | None = None
     facts: tuple[Fact, ...] = ()
     options: tuple[dict, ...] = ()
+    sources: tuple[Source, ...] = ()  # what the 来源 line cites, in order
+
+    def citations(self) -> list[dict]:
+        """Machine-readable citations for the widget's source pages (one per distinct quote)."""
+        seen, out = set(), []
+        for s in self.sources:
+            key = (s.doc_id, s.quote)
+            if key not in seen:
+                seen.add(key)
+                out.append({"doc_id": s.doc_id, "title": s.title, "section": s.section, "quote": s.quote})
+        return out
 
 
 def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | None]:
@@ -361,7 +372,7 @@ def compose_topic_answer(
 
     if sources:
         lines.append(templates.text("utter_part_source", citation=_citation(sources)))
-    return Answer("\n".join(lines), card.id, tuple(shown))
+    return Answer("\n".join(lines), card.id, tuple(shown), sources=tuple(sources))
 
 
 def _fact_line(templates: Templates, fact: Fact) -> str:
@@ -438,7 +449,9 @@ def compose_search_answer(svc: KnowledgeService, templates: Templates, text: str
     chosen = [best] + [h for h in hits[1:] if h.kind == "fact" and best.kind == "fact" and h.score >= 0.8 * best.score]
     lines = [templates.text("utter_part_search_intro"), *(h.text for h in chosen[:3])]
     lines.append(templates.text("utter_part_source", citation=_citation([h.source for h in chosen[:3]])))
-    return Answer("\n".join(lines), best.topics[0] if best.topics else None)
+    return Answer(
+        "\n".join(lines), best.topics[0] if best.topics else None, sources=tuple(h.source for h in chosen[:3])
+    )
 
 
 def card_relevance(svc: KnowledgeService, card: TopicCard, text: str) -> int:
@@ -464,12 +477,12 @@ def compose_plan(svc: KnowledgeService, templates: Templates, plan: Plan, questi
             city = plan.region or "深圳"
             note = templates.text("utter_part_district", city=city, district=plan.district)
             text = answer.text.replace("\n", "\n" + note + "\n", 1)
-            return Answer(text, answer.topic_id, answer.facts, answer.options)
+            return Answer(text, answer.topic_id, answer.facts, answer.options, answer.sources)
         return answer
     lines.extend(body)
     if sources:
         lines.append(templates.text("utter_part_source", citation=_citation(sources)))
-    return Answer("\n".join(lines), plan.topic_id, tuple(shown))
+    return Answer("\n".join(lines), plan.topic_id, tuple(shown), sources=tuple(sources))
 
 
 def _plan_body(
@@ -549,10 +562,7 @@ def _plan_body(
                 answer = compose_topic_answer(svc, templates, sub.topic_id, sub_question)
                 # why: one source line for the whole message, at its end.
                 body = [line for line in answer.text.split("\n") if not line.startswith("来源：")]
-                sub_sources = [f.source for f in answer.facts]
-                for text, src in (svc.topic(sub.topic_id).summary if svc.topic(sub.topic_id) else ()):
-                    if text in answer.text:
-                        sub_sources.append(src)
+                sub_sources = list(answer.sources)
                 sub_shown = list(answer.facts)
             lines.extend(body)
             sources.extend(sub_sources)
