@@ -29,6 +29,7 @@ import yaml
 
 from knowledge.question import Analysis, analyse
 from knowledge.records import Channel, Fact, Statement, TopicCard
+from knowledge.search import shared_tokenizer
 
 UNCOVERED_FILE = Path(__file__).with_name("uncovered.yml")
 COVERED = ("深圳", "上海", "全国")
@@ -61,7 +62,17 @@ _EXPANSIONS = {
     "失业金": "失业保险", "失业補助": "失业保险", "退休金": "养老金", "仲裁": "劳动争议", "欠薪": "拖欠工资",
     "拖欠工资": "欠薪", "工伤": "工伤保险", "社保卡": "社会保障卡", "创业贷款": "创业担保贷款", "零工": "零工市场",
     "延迟退休": "延迟法定退休年龄", "技能补贴": "技能提升补贴", "网办": "网上办理",
+    "香港人": "港澳台居民", "澳门人": "港澳台居民", "工地": "工程建设", "建筑工人": "工程建设",
+    "台湾人": "港澳台居民", "香港居民": "港澳台居民", "澳门居民": "港澳台居民",
 }
+# why: words every procedure or place question uses; a sentence sharing only these with the question (and the
+# topic's own name) does not bear on what was asked.
+_GENERIC = frozenset(
+    """
+    办理 申请 参加 需要 准备 可以 能否 时间 多长 多久 哪里 哪儿 在哪 深圳 上海 全国 什么 怎么 如何 这个 那个 问题
+    是不是 有没有 要不要 吗 呢 多少 一下 请问 现在 目前 我们 自己 个人 市民 居民 人员 工作 相关 规定 政策 服务 情况
+    """.split()
+)
 
 
 def expansion_terms(text: str) -> tuple[str, ...]:
@@ -219,9 +230,11 @@ def plan_answer(
     if analysis.is_service:
         reg = wanted or _card_region(svc, card)
         statements = svc.rank_statements(
-            analysis.text, region=reg, topic=card.id, extra_terms=analysis.facet_terms + expansion_terms(text),
-            limit=1, min_score=MIN_STATEMENT_SCORE, with_numbers=analysis.kind in ("amount", "when"),
+            " ".join((analysis.text, *expansion_terms(text))), region=reg, topic=card.id,
+            extra_terms=analysis.facet_terms,
+            limit=8, min_score=MIN_STATEMENT_SCORE, with_numbers=analysis.kind in ("amount", "when"),
         )
+        statements = _bearing(svc, card, analysis, statements)[:1]
         channels = tuple(c for c in card.channels if svc.document_region(c.source.doc_id) == reg)[:3]
         return Plan(
             "gap", analysis, card.id, reg, missing=_missing(card, analysis), statements=tuple(statements),
@@ -232,9 +245,11 @@ def plan_answer(
     if analysis.kind in ("what", "whether") and asks_sentence and not _FIGURE_CUE.search(analysis.text):
         reg = wanted or _card_region(svc, card)
         statements = svc.rank_statements(
-            analysis.text, region=reg, topic=card.id, extra_terms=analysis.facet_terms + expansion_terms(text),
-            limit=2, min_score=MIN_STATEMENT_SCORE,
+            " ".join((analysis.text, *expansion_terms(text))), region=reg, topic=card.id,
+            extra_terms=analysis.facet_terms,
+            limit=8, min_score=MIN_STATEMENT_SCORE, with_numbers=False,
         )
+        statements = _bearing(svc, card, analysis, statements)[:2]
         if statements:
             return Plan("statement", analysis, card.id, reg, statements=tuple(statements), text=text, district=district)
 
@@ -269,6 +284,26 @@ _NOISE = re.compile(r"[\s\d，。？！、：；“”（）()?!,.]|深圳|上�
 def _pairs(text: str) -> set[str]:
     text = _NOISE.sub("", text)
     return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def _bearing(svc, card: TopicCard, analysis: Analysis, statements: list[Statement]) -> list[Statement]:
+    """The statements that share with the question something beyond the topic's own name and generic words:
+    a specific word of the question (建筑, 港澳台居民 via 香港人) or a word an answer to the facet uses (免费)."""
+    tokenizer = shared_tokenizer(svc.userdict_path)
+    topic_words = set(tokenizer.tokens(" ".join((card.name, *card.aliases))))
+    expansions = {
+        v for k, v in _EXPANSIONS.items() if k in analysis.text and not set(tokenizer.tokens(v)) <= topic_words
+    }
+    places = analysis.districts + analysis.regions
+    asked = set(tokenizer.tokens(analysis.text)) - topic_words - _GENERIC
+    specific = {w for w in asked if len(w) >= 2 and not any(w in p for p in places)} | expansions
+    # why: the procedure words (办理, 参加, 申请) are in half the plan; they say nothing about the question.
+    facet = set(analysis.facet_terms) if analysis.facet != "procedure" else set()
+    words = specific | facet
+    if not words:
+        # why: "港澳台居民能参加社保吗" asks about the topic itself; its best sentence is the answer.
+        return statements[:1]
+    return [s for s in statements if any(w in s.text for w in words)]
 
 
 def _best_topic(svc, text: str) -> str | None:
