@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -104,18 +103,19 @@ def clean_user_text(text: object, max_chars: int = MAX_CHARS) -> Cleaned:
 # why: a conversation id may itself be personal data (some integrations use the phone number);
 # it is stored as a keyed hash instead, so the tracker store never holds the number.
 SENDER_KEY_ENV = "PII_HASH_KEY"
-_DEV_SENDER_KEY = "renshe-dev-sender-key"
 
 
 def safe_sender_id(sender_id: str, key: str | None = None) -> str:
     """``sender_id`` unchanged, or ``pii-<hmac>`` when it contains an ID, phone or bank-card number.
 
-    The key comes from ``PII_HASH_KEY`` (a development default when unset), so the same resident keeps
+    The key comes from ``PII_HASH_KEY`` (:func:`bot.sessions.pii_hash_key`), so the same resident keeps
     the same conversation and a data-subject export can find it from the raw id.
     """
     if not contains_pii(sender_id):
         return sender_id
-    key = key if key is not None else (os.environ.get(SENDER_KEY_ENV) or _DEV_SENDER_KEY)
+    from bot.sessions import pii_hash_key
+
+    key = key if key is not None else pii_hash_key()
     digest = hmac.new(key.encode("utf-8"), sender_id.encode("utf-8"), hashlib.sha256).digest()
     # why: base32 has no 0, 1, 8 or 9, so the pseudonym itself can never look like a number we mask.
     return "pii-" + base64.b32encode(digest[:20]).decode("ascii").lower()

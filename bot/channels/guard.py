@@ -12,7 +12,9 @@ Contract of :func:`guarded` (one resident message in, at least one answer out):
    gets the polite ``rate_limited`` reply and Rasa is not called;
 4. never silence: when the turn raises (tracker store or lock store down) or produces no bot message
    (action server unreachable: Rasa logs the error and carries on without the action's messages),
-   the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``.
+   the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``;
+5. an empty or whitespace-only message (after cleaning) gets the polite ``empty`` reply without
+   reaching Rasa (Rasa 3.6 raised ``KeyError`` on it and the resident saw "系统暂时繁忙").
 """
 
 from __future__ import annotations
@@ -135,6 +137,9 @@ def guarded(
             message.sender_id = safe_sender_id(message.sender_id)
         output = message.output_channel
         recipient = message.sender_id
+        if clean and not (message.text or "").strip():
+            await _say(output, recipient, "empty")
+            return None
         bucket = limiter or default_limiter()
         if bucket.enabled:
             allowed = (

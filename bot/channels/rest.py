@@ -4,6 +4,12 @@ Same URL, request and reply format as Rasa's ``RestInput``. Differences: every m
 :func:`bot.channels.guard.guarded` (PII masked, rate limit, never silent), and the handler is ours
 because Rasa's logs the resident's *raw* text when a turn fails or times out
 (``rest.message.received.failure``) — an unmasked ID-card number would reach the logs.
+
+Conversation ids live in their own namespace (:func:`bot.sessions.rest_sender`): ``sender`` must be
+8–64 letters, digits, ``_`` or ``-`` and is stored as ``rest-<sender>``, so a REST client can never
+write into (or spend the rate limit of) a widget or WeChat conversation; a request without a sender
+gets a fresh conversation of its own (its id in the ``X-Sender`` header), never a shared "default";
+an unacceptable sender gets the polite ``bad_sender`` reply (HTTP 400) and Rasa is not called.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import guarded
+from bot.channels.guard import guarded, replies
+from bot.sessions import REST_PREFIX, check_keys, fresh_rest_sender, rest_sender
 
 
 def _json_body(request: Request) -> Dict[str, Any]:
@@ -37,10 +44,11 @@ class RestChannel(RestInput):
         return "rest"
 
     async def _extract_sender(self, req: Request) -> str | None:
+        """``rest-<sender>``, a fresh id when the body names none, None when the sender is unacceptable."""
         sender = _json_body(req).get("sender")
         if sender is None:
-            return None
-        return str(sender)[:128]
+            return fresh_rest_sender()
+        return rest_sender(sender)
 
     def _extract_message(self, req: Request) -> str | None:
         message = _json_body(req).get("message")
@@ -57,6 +65,7 @@ class RestChannel(RestInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
+        check_keys()
         handle = guarded(on_new_message)
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
@@ -67,6 +76,9 @@ class RestChannel(RestInput):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request):
             sender_id = await self._extract_sender(request)
+            if sender_id is None:
+                return response.json([{"recipient_id": None, "text": replies()["bad_sender"]}], status=400)
+            headers = {"X-Sender": sender_id[len(REST_PREFIX):]}
             text = self._extract_message(request)
             input_channel = self._extract_input_channel(request)
             metadata = self.get_metadata(request)
@@ -74,10 +86,11 @@ class RestChannel(RestInput):
                 return response.stream(
                     self.stream_response(handle, text, sender_id, input_channel, metadata),
                     content_type="text/event-stream",
+                    headers=headers,
                 )
             collector = CollectingOutputChannel()
             # why: ``handle`` answers every failure politely itself; nothing here logs the text.
             await handle(UserMessage(text, collector, sender_id, input_channel=input_channel, metadata=metadata))
-            return response.json(collector.messages)
+            return response.json(collector.messages, headers=headers)
 
         return webhook

@@ -33,7 +33,8 @@ from bot.sanitize import mask_pii
 
 logger = logging.getLogger(__name__)
 
-IGNORED_SENDER_PREFIXES = ("console-", "eval-")
+# why: REST conversations are stored as ``rest-<sender>`` (bot.sessions).
+IGNORED_SENDER_PREFIXES = ("console-", "eval-", "rest-console-", "rest-eval-")
 REASON_LABELS = {
     "inaccurate": "不准确",
     "not_answered": "没有回答问题",
