@@ -7,7 +7,9 @@ Contract: ``clean_user_text`` is applied to every resident message before Rasa
   ``[手机号]``, ``[银行卡号]``), so they are never echoed or stored unmasked;
 * neutralises a leading ``/`` so that ``/intent{...}`` typed by a user is plain
   text and cannot steer the bot (Rasa treats ``/`` as an intent trigger);
-* strips control characters and cuts the text to ``MAX_CHARS``.
+* strips control characters and cuts the text to ``MAX_CHARS``;
+* repairs invalid Unicode (:func:`repair_text`: a lone surrogate such as ``"\\ud800"``, which JSON
+  allows but UTF-8 cannot encode, becomes U+FFFD), so a stored message can always be shown again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ _PHONE = re.compile(r"(?<!\d)(?:\+?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?!\d)")
 _BANK_CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){15,18}\d(?!\d)")
 # why: "？？？？？？" or a wall of emoji adds nothing but confuses the classifier; keep one.
 _REPEATS = re.compile(r"([^\w\s])\1{2,}")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
@@ -57,8 +60,18 @@ class Cleaned:
         return bool(self.pii_kinds)
 
 
+def repair_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (always UTF-8 encodable)."""
+    # why: one "\ud800" stored by a channel made every page that showed it fail with a 500.
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def mask_pii(text: str) -> tuple[str, tuple[str, ...]]:
-    """Replace ID-card, phone and bank-card numbers; return the text and the kinds found."""
+    """Replace ID-card, phone and bank-card numbers; return the text and the kinds found.
+
+    The text is repaired first (:func:`repair_text`), so every reader that masks also survives bad rows.
+    """
+    text = repair_text(text)
     kinds: list[str] = []
     normalised = unicodedata.normalize("NFKC", text)
     for pattern, mask, kind in (
@@ -85,7 +98,7 @@ def clean_user_text(text: object, max_chars: int = MAX_CHARS) -> Cleaned:
     """Make a resident's message safe to hand to Rasa (see the module docstring)."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
-    text = _REPEATS.sub(r"\1", _CONTROL.sub("", text)).strip()
+    text = _REPEATS.sub(r"\1", _CONTROL.sub("", repair_text(text))).strip()
     truncated = len(text) > max_chars
     if truncated:
         text = text[:max_chars]
