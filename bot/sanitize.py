@@ -43,6 +43,18 @@ _BANK_CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){15,18}\d(?!\d)")
 # why: "？？？？？？" or a wall of emoji adds nothing but confuses the classifier; keep one.
 _REPEATS = re.compile(r"([^\w\s])\1{2,}")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# why: residents also type numbers with dots, underscores, several spaces, one digit per space or a
+# +86 / 0086 prefix, which the patterns above miss. A span of digits joined by up to three such
+# separators is read as its digits alone and classified (:func:`_kind_of_digits`).
+_SPAN_SEP = r"[\s\-._·/()]{0,3}"
+_SPAN = re.compile(r"(?<!\d)(?:\+\s?)?\d(?:" + _SPAN_SEP + r"\d){6,}(?:" + _SPAN_SEP + r"[Xx])?(?![\dA-Za-z])")
+_LEADING_SPAN = re.compile(r"^\s*(\d(?:" + _SPAN_SEP + r"\d)*(?:" + _SPAN_SEP + r"[Xx])?)(?![\dA-Za-z])")
+_TRAILING_SPAN = re.compile(r"(?<![\dA-Za-z])(\d(?:" + _SPAN_SEP + r"\d)*)\s*$")
+_DIGITS_PHONE = re.compile(r"1[3-9]\d{9}")
+_DIGITS_ID = re.compile(r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX]")
+_DIGITS_ID_15 = re.compile(r"[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}")
+_YEAR_LIST = re.compile(r"(?:(?:19|20)\d\d[\s\-._/]+)+(?:19|20)\d\d")
+_KIND_MASK = {"id_card": ID_CARD_MASK, "phone": PHONE_MASK, "bank_card": BANK_CARD_MASK}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
@@ -66,6 +78,68 @@ def repair_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+def _digits(span: str) -> str:
+    return "".join(ch for ch in span if ch.isdigit()) + ("X" if span.rstrip()[-1:] in "Xx" else "")
+
+
+def _kind_of_digits(digits: str) -> str | None:
+    """``id_card`` / ``phone`` / ``bank_card`` for a number written as bare digits, else None."""
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and _DIGITS_PHONE.fullmatch(digits[len(prefix):]):
+            return "phone"
+    if _DIGITS_PHONE.fullmatch(digits):
+        return "phone"
+    if _DIGITS_ID.fullmatch(digits) or _DIGITS_ID_15.fullmatch(digits):
+        return "id_card"
+    if digits.isdigit() and 16 <= len(digits) <= 19:
+        return "bank_card"
+    if len(digits) > 19:  # several numbers run together: mask the lot when one of them is personal
+        for pattern, kind in ((_DIGITS_ID, "id_card"), (_DIGITS_PHONE, "phone")):
+            if pattern.search(digits):
+                return kind
+        return "bank_card"
+    return None
+
+
+def _mask_spans(text: str, kinds: list[str]) -> str:
+    def replace(match: re.Match) -> str:
+        if _YEAR_LIST.fullmatch(match.group(0)):  # why: "2021 2022 2023 2024" is a list of years
+            return match.group(0)
+        kind = _kind_of_digits(_digits(match.group(0)))
+        if kind is None:
+            return match.group(0)
+        if kind not in kinds:
+            kinds.append(kind)
+        return _KIND_MASK[kind]
+
+    return _SPAN.sub(replace, text)
+
+
+def mask_continuation(previous_tail: str, text: str) -> tuple[str, tuple[str, ...], str]:
+    """Mask the start of ``text`` when it completes a number begun at the end of the previous message.
+
+    ``previous_tail`` is what this function returned for the previous message of the conversation
+    (digits only, at most 19). Returns the text (leading fragment masked when the joined digits are an
+    ID, phone or bank-card number), the kinds found and the tail to carry to the next message.
+    """
+    normalised = unicodedata.normalize("NFKC", repair_text(text))
+    lead = _LEADING_SPAN.match(normalised)
+    kinds: tuple[str, ...] = ()
+    if previous_tail and lead:
+        head = _digits(lead.group(1))
+        joined = _kind_of_digits(previous_tail + head)
+        if joined and not _kind_of_digits(head):
+            kinds = (joined,)
+            text = normalised[: lead.start(1)] + _KIND_MASK[joined] + normalised[lead.end(1):]
+            normalised = text
+    if lead and lead.end() == len(normalised.rstrip()) and not kinds:
+        tail = previous_tail + _digits(lead.group(1))  # the whole message is a fragment: keep joining
+    else:
+        trailing = _TRAILING_SPAN.search(normalised)
+        tail = _digits(trailing.group(1)) if trailing else ""
+    return text, kinds, tail[-19:]
+
+
 def mask_pii(text: str) -> tuple[str, tuple[str, ...]]:
     """Replace ID-card, phone and bank-card numbers; return the text and the kinds found.
 
@@ -83,6 +157,7 @@ def mask_pii(text: str) -> tuple[str, tuple[str, ...]]:
         normalised, count = pattern.subn(mask, normalised)
         if count and kind not in kinds:
             kinds.append(kind)
+    normalised = _mask_spans(normalised, kinds)
     if not kinds:
         # why: keep the resident's own characters (full-width etc.) when nothing was masked.
         return text, ()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict
@@ -29,7 +30,7 @@ from typing import Any, Awaitable, Callable, Dict
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from bot.ratelimit import RateLimiter, limiter_from_env
-from bot.sanitize import clean_user_text, mask_pii, safe_sender_id
+from bot.sanitize import clean_user_text, mask_continuation, mask_pii, safe_sender_id
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ REPLIES_PATH = Path(__file__).with_name("replies.yml")
 _METADATA_DEPTH = 3
 _METADATA_ITEMS = 20
 _METADATA_CHARS = 500
+# why: a number split over consecutive messages ("电话138" then "1234 5678"); the trailing digits of
+# each conversation's last message are kept here (this process only, bounded) to mask the rest.
+_TAILS: OrderedDict[str, str] = OrderedDict()
+_MAX_TAILS = 10_000
 
 
 @lru_cache(maxsize=1)
@@ -79,12 +84,25 @@ def clean_metadata(value: Any, depth: int = 0) -> Any:
     return None
 
 
+def _continue_number(sender_id: str, text: str) -> tuple[str, tuple[str, ...]]:
+    tail = _TAILS.pop(sender_id, "")
+    text, kinds, tail = mask_continuation(tail, text)
+    if tail:
+        _TAILS[sender_id] = tail
+        while len(_TAILS) > _MAX_TAILS:
+            _TAILS.popitem(last=False)
+    return text, kinds
+
+
 def guard_message(message: UserMessage, trusted_metadata: bool = False) -> UserMessage:
     """Clean ``message`` in place (text, conversation id, metadata); returns the message."""
-    cleaned = clean_user_text(message.text)
-    message.text = cleaned.text
     if isinstance(message.sender_id, str):
         message.sender_id = safe_sender_id(message.sender_id)
+    split_kinds: tuple[str, ...] = ()
+    if isinstance(message.text, str) and message.sender_id is not None:
+        message.text, split_kinds = _continue_number(str(message.sender_id), message.text)
+    cleaned = clean_user_text(message.text)
+    message.text = cleaned.text
     metadata = message.metadata if isinstance(message.metadata, dict) else {}
     kept: Dict[str, Any] = {}
     if "web" in metadata:
@@ -95,7 +113,7 @@ def guard_message(message: UserMessage, trusted_metadata: bool = False) -> UserM
     message.metadata = {
         **kept,
         "hygiene": {
-            "pii": list(cleaned.pii_kinds),
+            "pii": list(dict.fromkeys(split_kinds + cleaned.pii_kinds)),
             "truncated": cleaned.truncated,
             "neutralised_command": cleaned.neutralised_command,
         },
