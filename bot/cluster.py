@@ -100,6 +100,8 @@ class ClusterPlan:
             "LOCK_KEY_PREFIX": self.key_prefix,
             "WECHAT_STORE_PREFIX": f"{self.key_prefix}:wechat:",
             "RATE_LIMIT_PREFIX": f"{self.key_prefix}:",
+            # why: every request reaches Rasa from nginx on loopback; the client is in X-Forwarded-For.
+            "TRUSTED_PROXIES": "127.0.0.1",
             **self.extra_env,
         }
 

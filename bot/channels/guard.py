@@ -8,8 +8,9 @@ Contract of :func:`guarded` (one resident message in, at least one answer out):
    holds personal data is replaced by a keyed pseudonym (:func:`bot.sanitize.safe_sender_id`);
 2. client-supplied metadata is reduced to the ``web`` key with PII masked; ``wechat`` metadata is
    kept only when the WeChat channel built it itself (``trusted_metadata``);
-3. a per-conversation token bucket (:mod:`bot.ratelimit`) stops floods: over the limit the resident
-   gets the polite ``rate_limited`` reply and Rasa is not called;
+3. token buckets (:mod:`bot.ratelimit`) stop floods: per conversation, per client address (when the
+   channel knows it: ``handler(message, client_address=...)``) and one global bucket; over any limit
+   the resident gets the polite ``rate_limited`` reply and Rasa is not called;
 4. never silence: when the turn raises (tracker store or lock store down) or produces no bot message
    (action server unreachable: Rasa logs the error and carries on without the action's messages),
    the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``;
@@ -29,6 +30,7 @@ from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from bot.env import is_development
 from bot.ratelimit import RateLimiter, limiter_from_env
 from bot.sanitize import clean_user_text, mask_continuation, mask_pii, safe_sender_id
 
@@ -43,6 +45,7 @@ _METADATA_CHARS = 500
 # each conversation's last message are kept here (this process only, bounded) to mask the rest.
 _TAILS: OrderedDict[str, str] = OrderedDict()
 _MAX_TAILS = 10_000
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +61,18 @@ def replies() -> Dict[str, str]:
 def default_limiter() -> RateLimiter:
     """The process-wide limiter (from the environment, built on first use)."""
     return limiter_from_env()
+
+
+@lru_cache(maxsize=1)
+def default_shared_limiters() -> tuple[RateLimiter, RateLimiter]:
+    """The per-client-address and the global limiter (from the environment, built on first use)."""
+    return limiter_from_env(kind="client"), limiter_from_env(kind="global")
+
+
+async def _allowed(bucket: RateLimiter, key: str) -> bool:
+    if not bucket.enabled:
+        return True
+    return await asyncio.to_thread(bucket.allow, key) if bucket.blocking else bucket.allow(key)
 
 
 def conversation_tag(sender_id: Any) -> str:
@@ -140,7 +155,11 @@ async def _say(output: OutputChannel | None, recipient: str, name: str) -> None:
 
 
 def guarded(
-    on_new_message: OnNewMessage, clean: bool = True, limiter: RateLimiter | None = None
+    on_new_message: OnNewMessage,
+    clean: bool = True,
+    limiter: RateLimiter | None = None,
+    client_limiter: RateLimiter | None = None,
+    global_limiter: RateLimiter | None = None,
 ) -> OnNewMessage:
     """Return an ``on_new_message`` that keeps the module's contract.
 
@@ -148,7 +167,7 @@ def guarded(
     ``trusted_metadata``) and sends trusted ``/intent`` messages for menu clicks and events.
     """
 
-    async def handler(message: UserMessage) -> Any:
+    async def handler(message: UserMessage, client_address: str | None = None) -> Any:
         if clean:
             guard_message(message)
         elif isinstance(message.sender_id, str):
@@ -158,15 +177,19 @@ def guarded(
         if clean and not (message.text or "").strip():
             await _say(output, recipient, "empty")
             return None
-        bucket = limiter or default_limiter()
-        if bucket.enabled:
-            allowed = (
-                await asyncio.to_thread(bucket.allow, str(recipient))
-                if bucket.blocking
-                else bucket.allow(str(recipient))
-            )
-            if not allowed:
-                logger.info("rate limit: conversation %s over its limit", conversation_tag(recipient))
+        if client_limiter is None or global_limiter is None:
+            shared = default_shared_limiters()
+        by_client = client_limiter or shared[0]
+        overall = global_limiter or shared[1]
+        checks = [(limiter or default_limiter(), str(recipient), "conversation")]
+        if client_address and not (client_address in _LOOPBACK and is_development()):
+            # why: fresh conversation ids are free; an address is not (60 new senders, one client).
+            # Loopback is exempt in development only, where tests, benchmarks and make run all share it.
+            checks.append((by_client, "addr:" + client_address, "client address"))
+        checks.append((overall, "global", "global"))
+        for bucket, key, label in checks:
+            if not await _allowed(bucket, key):
+                logger.info("rate limit: %s limit reached (conversation %s)", label, conversation_tag(recipient))
                 await _say(output, recipient, "rate_limited")
                 return None
         before = _sent(output)

@@ -14,6 +14,7 @@ an unacceptable sender gets the polite ``bad_sender`` reply (HTTP 400) and Rasa 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -24,6 +25,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.guard import guarded, replies
+from bot.ratelimit import client_address, trusted_proxies
 from bot.sessions import REST_PREFIX, check_keys, fresh_rest_sender, rest_sender
 
 
@@ -34,6 +36,11 @@ def _json_body(request: Request) -> Dict[str, Any]:
     except Exception:  # noqa: BLE001 - sanic raises several types for bad JSON
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def request_address(request: Request, proxies: frozenset[str]) -> str:
+    """The client address of ``request`` (``X-Forwarded-For`` only from a trusted proxy)."""
+    return client_address(getattr(request, "ip", None), request.headers.get("x-forwarded-for"), proxies)
 
 
 class RestChannel(RestInput):
@@ -66,7 +73,8 @@ class RestChannel(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         check_keys()
-        handle = guarded(on_new_message)
+        guard = guarded(on_new_message)
+        proxies = trusted_proxies()
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
         @webhook.route("/", methods=["GET"])
@@ -79,6 +87,7 @@ class RestChannel(RestInput):
             if sender_id is None:
                 return response.json([{"recipient_id": None, "text": replies()["bad_sender"]}], status=400)
             headers = {"X-Sender": sender_id[len(REST_PREFIX):]}
+            handle = partial(guard, client_address=request_address(request, proxies))
             text = self._extract_message(request)
             input_channel = self._extract_input_channel(request)
             metadata = self.get_metadata(request)

@@ -28,6 +28,8 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
 from bot.channels.guard import guarded
+from bot.channels.rest import request_address
+from bot.ratelimit import trusted_proxies
 from bot.sessions import check_keys, issue_widget_session, valid_widget_session
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class SocketIOChannel(SocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         check_keys()
         handle = guarded(on_new_message)
+        proxies = trusted_proxies()
         blueprint = super().blueprint(handle)
         sio = self.sio
         assert sio is not None  # set by super().blueprint
@@ -132,6 +135,9 @@ class SocketIOChannel(SocketIOInput):
             # why: a browser must not pass itself off as another channel (e.g. ``wechat`` metadata).
             metadata = {"web": metadata["web"]} if isinstance(metadata.get("web"), dict) else {}
             message = data.get("message", "")
+            environ = sio.get_environ(sid, namespace=self.namespace) or {}
+            request = environ.get("sanic.request")
+            address = request_address(request, proxies) if request is not None else None
             await handle(
                 UserMessage(
                     message if isinstance(message, str) else "",
@@ -139,7 +145,8 @@ class SocketIOChannel(SocketIOInput):
                     sender_id,
                     input_channel=self.name(),
                     metadata=metadata,
-                )
+                ),
+                client_address=address,
             )
 
         @sio.on("disconnect", namespace=self.namespace)

@@ -12,9 +12,11 @@ from bot.channels.rest import RestChannel
 
 
 class FakeRequest:
-    def __init__(self, body) -> None:
+    def __init__(self, body, ip: str = "203.0.113.7", headers=None) -> None:
         self.json = body
         self.args = {}
+        self.ip = ip
+        self.headers = headers or {}
 
 
 def _receive(received: list):
