@@ -58,7 +58,8 @@ class ClusterPlan:
     # why: Rasa's RedisLockStore ignores prefixes that are not alphanumeric.
     key_prefix: str = "renshe"
     public_port: int = 5005
-    listen: str = "0.0.0.0"
+    # why: loopback unless the operator opens it (CLUSTER_LISTEN=0.0.0.0 behind a firewall / TLS proxy).
+    listen: str = "127.0.0.1"
     rasa_ports: tuple = (5015, 5016)
     action_ports: tuple = (5065, 5066)
     action_lb_port: int = 5055
@@ -99,6 +100,8 @@ class ClusterPlan:
             "LOCK_KEY_PREFIX": self.key_prefix,
             "WECHAT_STORE_PREFIX": f"{self.key_prefix}:wechat:",
             "RATE_LIMIT_PREFIX": f"{self.key_prefix}:",
+            # why: every request reaches Rasa from nginx on loopback; the client is in X-Forwarded-For.
+            "TRUSTED_PROXIES": "127.0.0.1",
             **self.extra_env,
         }
 
@@ -316,6 +319,7 @@ def plan_from_env(model: str, env: Dict[str, str] | None = None, **ports) -> Clu
         database_url=env.get("CLUSTER_DATABASE_URL") or DEFAULT_DATABASE_URL,
         redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
         key_prefix=env.get("LOCK_KEY_PREFIX") or "renshe",
+        listen=env.get("CLUSTER_LISTEN") or "127.0.0.1",
         api_token=env.get("RASA_API_TOKEN") or "",
         nginx=env.get("NGINX") or shutil.which("nginx") or "/usr/sbin/nginx",
     )

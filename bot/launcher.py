@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bot import speedups
+from bot.sessions import MissingKey, check_keys
 from bot.signing import ModelRejected, verify_model
 
 logger = logging.getLogger("launcher")
@@ -105,6 +106,9 @@ def bot_services(
 ) -> list[Service]:
     """The action server and the Rasa server, wired to each other."""
     bin_dir = Path(sys.executable).parent
+    # why: the action server has no authentication and Rasa's API shows its version: both listen on
+    # loopback unless BOT_HOST says otherwise (e.g. 0.0.0.0 inside a container behind a proxy).
+    host = (extra_env or {}).get("BOT_HOST") or os.environ.get("BOT_HOST") or "127.0.0.1"
     env = {
         "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
         "TRACKER_DB": tracker_db or os.environ.get("TRACKER_DB", "var/tracker.db"),
@@ -115,7 +119,7 @@ def bot_services(
     # the action server receives whole trackers, which grow past 64 KB in a long conversation.
     rasa_env = {"SANIC_REQUEST_MAX_SIZE": os.environ.get("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_SIZE)), **env}
     rasa_args = [
-        *speedups.rasa_command(), "run", "--model", model, "--port", str(rasa_port),
+        *speedups.rasa_command(), "run", "--model", model, "--interface", host, "--port", str(rasa_port),
         "--credentials", os.environ.get("RASA_CREDENTIALS", "credentials.yml"),
         "--endpoints", os.environ.get("RASA_ENDPOINTS", "endpoints.yml"),
         # why: the website widget on :8000 talks to :5005 from the browser.
@@ -132,7 +136,7 @@ def bot_services(
             [str(bin_dir / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
             f"http://127.0.0.1:{action_port}/health",
             f"http://localhost:{action_port}",
-            env,
+            {**env, "SANIC_HOST": host},
             log("actions"),
         ),
         Service(
@@ -227,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         verify_model(args.model)
-    except ModelRejected as error:
+        check_keys()
+    except (ModelRejected, MissingKey) as error:
         logger.error("refusing to start: %s", error)
         return 1
 

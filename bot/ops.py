@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 
-from bot.sanitize import safe_sender_id
+from bot.sanitize import repair_text, safe_sender_id
 from bot.signing import ModelRejected, sign_model, verify_model
 
 logger = logging.getLogger("bot.ops")
@@ -171,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"retention: {verb} {result.events} events of {result.conversations} conversations "
                   f"older than {days:g} days")
         elif args.command == "export":
-            text = json.dumps(export_conversation(engine, args.sender_id), ensure_ascii=False, indent=2)
+            # why: a stored lone surrogate cannot be written as UTF-8; repair it rather than fail the export.
+            text = repair_text(json.dumps(export_conversation(engine, args.sender_id), ensure_ascii=False, indent=2))
             if args.out:
                 args.out.write_text(text + "\n", encoding="utf-8")
                 print(f"exported to {args.out}")

@@ -6,6 +6,12 @@ Contract: :meth:`RateLimiter.allow` (synchronous, thread-safe) takes one token f
 ``RATE_LIMIT_BURST`` (default 10), ``RATE_LIMIT_PER_MINUTE`` (default 20; 0 turns limiting off), and
 ``REDIS_URL`` for a bucket shared by every instance behind the load balancer (else one per process).
 
+Three limiters guard every channel (:func:`limiters_from_env`): per conversation (above), per client
+address (``RATE_LIMIT_CLIENT_BURST`` 60, ``RATE_LIMIT_CLIENT_PER_MINUTE`` 300: many fresh conversation
+ids from one address) and one global bucket (``RATE_LIMIT_GLOBAL_BURST`` 300,
+``RATE_LIMIT_GLOBAL_PER_MINUTE`` 3000: what the servers can answer at all). :func:`client_address`
+honours ``X-Forwarded-For`` only when the socket peer is listed in ``TRUSTED_PROXIES``.
+
 Redis failures fail open (the message is allowed and a warning logged): a broken limiter must not
 silence the bot for everyone.
 """
@@ -127,14 +133,43 @@ class RedisRateLimiter(RateLimiter):
             return True
 
 
-def limiter_from_env(env: Mapping[str, str] | None = None) -> RateLimiter:
-    """The limiter the environment asks for (module docstring)."""
+# kind -> (environment prefix, default burst, default per minute)
+_KINDS = {
+    "conversation": ("RATE_LIMIT_", DEFAULT_BURST, DEFAULT_PER_MINUTE),
+    "client": ("RATE_LIMIT_CLIENT_", 60, 300.0),
+    "global": ("RATE_LIMIT_GLOBAL_", 300, 3000.0),
+}
+
+
+def limiter_from_env(env: Mapping[str, str] | None = None, kind: str = "conversation") -> RateLimiter:
+    """The limiter of ``kind`` the environment asks for (module docstring)."""
     env = os.environ if env is None else env
-    burst = int(env.get("RATE_LIMIT_BURST") or DEFAULT_BURST)
-    raw = env.get("RATE_LIMIT_PER_MINUTE")
-    per_minute = DEFAULT_PER_MINUTE if raw in (None, "") else float(raw)
+    name, default_burst, default_rate = _KINDS[kind]
+    burst = int(env.get(f"{name}BURST") or default_burst)
+    raw = env.get(f"{name}PER_MINUTE")
+    per_minute = default_rate if raw in (None, "") else float(raw)
     redis_url = env.get("REDIS_URL") or ""
     if redis_url:
         prefix = (env.get("RATE_LIMIT_PREFIX") or env.get("WECHAT_STORE_PREFIX") or "renshe:") + "rate:"
+        if kind != "conversation":
+            prefix += kind + ":"
         return RedisRateLimiter(redis_url, prefix, burst, per_minute)
     return MemoryRateLimiter(burst, per_minute)
+
+
+def trusted_proxies(env: Mapping[str, str] | None = None) -> frozenset[str]:
+    env = os.environ if env is None else env
+    return frozenset(p.strip() for p in (env.get("TRUSTED_PROXIES") or "").split(",") if p.strip())
+
+
+def client_address(peer: str | None, forwarded_for: str | None, proxies: frozenset[str]) -> str:
+    """The client's address: the socket peer, or, when the peer is a trusted proxy, the last
+    ``X-Forwarded-For`` entry that is not a trusted proxy itself."""
+    peer = (peer or "").strip() or "unknown"
+    if peer not in proxies or not forwarded_for:
+        # why: anyone can send X-Forwarded-For; believing it from any peer would make the limit useless.
+        return peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if hop not in proxies:
+            return hop[:64]
+    return peer

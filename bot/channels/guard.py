@@ -8,13 +8,16 @@ Contract of :func:`guarded` (one resident message in, at least one answer out):
    holds personal data is replaced by a keyed pseudonym (:func:`bot.sanitize.safe_sender_id`);
 2. client-supplied metadata is reduced to the ``web`` key with PII masked; ``wechat`` metadata is
    kept only when the WeChat channel built it itself (``trusted_metadata``);
-3. a per-conversation token bucket (:mod:`bot.ratelimit`) stops floods: over the limit the resident
-   gets the polite ``rate_limited`` reply and Rasa is not called;
+3. token buckets (:mod:`bot.ratelimit`) stop floods: per conversation, per client address (when the
+   channel knows it: ``handler(message, client_address=...)``) and one global bucket; over any limit
+   the resident gets the polite ``rate_limited`` reply and Rasa is not called;
 4. never silence: when the turn raises (tracker store or lock store down) or produces no bot message
    (action server unreachable: Rasa logs the error and carries on without the action's messages),
    the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``;
 5. a resident who writes traditional characters (or chose 繁 in the widget) is answered in
    traditional characters, and Rasa reads the message converted to simplified (:mod:`bot.script`).
+6. an empty or whitespace-only message (after cleaning) gets the polite ``empty`` reply without
+   reaching Rasa (Rasa 3.6 raised ``KeyError`` on it and the resident saw "系统暂时繁忙").
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from bot.env import is_development
 from bot.ratelimit import RateLimiter, limiter_from_env
-from bot.sanitize import clean_user_text, mask_pii, safe_sender_id
+from bot.sanitize import clean_user_text, mask_continuation, mask_pii, safe_sender_id
 from bot.script import HANT, convert_output, is_traditional, to_simplified, wanted_script
 
 logger = logging.getLogger(__name__)
@@ -39,6 +44,11 @@ REPLIES_PATH = Path(__file__).with_name("replies.yml")
 _METADATA_DEPTH = 3
 _METADATA_ITEMS = 20
 _METADATA_CHARS = 500
+# why: a number split over consecutive messages ("电话138" then "1234 5678"); the trailing digits of
+# each conversation's last message are kept here (this process only, bounded) to mask the rest.
+_TAILS: OrderedDict[str, str] = OrderedDict()
+_MAX_TAILS = 10_000
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +64,18 @@ def replies() -> Dict[str, str]:
 def default_limiter() -> RateLimiter:
     """The process-wide limiter (from the environment, built on first use)."""
     return limiter_from_env()
+
+
+@lru_cache(maxsize=1)
+def default_shared_limiters() -> tuple[RateLimiter, RateLimiter]:
+    """The per-client-address and the global limiter (from the environment, built on first use)."""
+    return limiter_from_env(kind="client"), limiter_from_env(kind="global")
+
+
+async def _allowed(bucket: RateLimiter, key: str) -> bool:
+    if not bucket.enabled:
+        return True
+    return await asyncio.to_thread(bucket.allow, key) if bucket.blocking else bucket.allow(key)
 
 
 def conversation_tag(sender_id: Any) -> str:
@@ -80,12 +102,25 @@ def clean_metadata(value: Any, depth: int = 0) -> Any:
     return None
 
 
+def _continue_number(sender_id: str, text: str) -> tuple[str, tuple[str, ...]]:
+    tail = _TAILS.pop(sender_id, "")
+    text, kinds, tail = mask_continuation(tail, text)
+    if tail:
+        _TAILS[sender_id] = tail
+        while len(_TAILS) > _MAX_TAILS:
+            _TAILS.popitem(last=False)
+    return text, kinds
+
+
 def guard_message(message: UserMessage, trusted_metadata: bool = False) -> UserMessage:
     """Clean ``message`` in place (text, conversation id, metadata); returns the message."""
-    cleaned = clean_user_text(message.text)
-    message.text = cleaned.text
     if isinstance(message.sender_id, str):
         message.sender_id = safe_sender_id(message.sender_id)
+    split_kinds: tuple[str, ...] = ()
+    if isinstance(message.text, str) and message.sender_id is not None:
+        message.text, split_kinds = _continue_number(str(message.sender_id), message.text)
+    cleaned = clean_user_text(message.text)
+    message.text = cleaned.text
     metadata = message.metadata if isinstance(message.metadata, dict) else {}
     kept: Dict[str, Any] = {}
     if "web" in metadata:
@@ -96,7 +131,7 @@ def guard_message(message: UserMessage, trusted_metadata: bool = False) -> UserM
     message.metadata = {
         **kept,
         "hygiene": {
-            "pii": list(cleaned.pii_kinds),
+            "pii": list(dict.fromkeys(split_kinds + cleaned.pii_kinds)),
             "truncated": cleaned.truncated,
             "neutralised_command": cleaned.neutralised_command,
         },
@@ -123,7 +158,11 @@ async def _say(output: OutputChannel | None, recipient: str, name: str) -> None:
 
 
 def guarded(
-    on_new_message: OnNewMessage, clean: bool = True, limiter: RateLimiter | None = None
+    on_new_message: OnNewMessage,
+    clean: bool = True,
+    limiter: RateLimiter | None = None,
+    client_limiter: RateLimiter | None = None,
+    global_limiter: RateLimiter | None = None,
 ) -> OnNewMessage:
     """Return an ``on_new_message`` that keeps the module's contract.
 
@@ -131,7 +170,7 @@ def guarded(
     ``trusted_metadata``) and sends trusted ``/intent`` messages for menu clicks and events.
     """
 
-    async def handler(message: UserMessage) -> Any:
+    async def handler(message: UserMessage, client_address: str | None = None) -> Any:
         if clean:
             guard_message(message)
         elif isinstance(message.sender_id, str):
@@ -144,15 +183,22 @@ def guarded(
             message.text = to_simplified(message.text)
         output = message.output_channel
         recipient = message.sender_id
-        bucket = limiter or default_limiter()
-        if bucket.enabled:
-            allowed = (
-                await asyncio.to_thread(bucket.allow, str(recipient))
-                if bucket.blocking
-                else bucket.allow(str(recipient))
-            )
-            if not allowed:
-                logger.info("rate limit: conversation %s over its limit", conversation_tag(recipient))
+        if clean and not (message.text or "").strip():
+            await _say(output, recipient, "empty")
+            return None
+        if client_limiter is None or global_limiter is None:
+            shared = default_shared_limiters()
+        by_client = client_limiter or shared[0]
+        overall = global_limiter or shared[1]
+        checks = [(limiter or default_limiter(), str(recipient), "conversation")]
+        if client_address and not (client_address in _LOOPBACK and is_development()):
+            # why: fresh conversation ids are free; an address is not (60 new senders, one client).
+            # Loopback is exempt in development only, where tests, benchmarks and make run all share it.
+            checks.append((by_client, "addr:" + client_address, "client address"))
+        checks.append((overall, "global", "global"))
+        for bucket, key, label in checks:
+            if not await _allowed(bucket, key):
+                logger.info("rate limit: %s limit reached (conversation %s)", label, conversation_tag(recipient))
                 await _say(output, recipient, "rate_limited")
                 return None
         before = _sent(output)

@@ -10,15 +10,17 @@ Differences from Rasa's ``SocketIOInput`` (the events and their payloads are unc
   the session room reach the browser;
 * only the ``web`` key of client metadata is passed on (never ``wechat``);
 * malformed ``session_request`` / ``user_uttered`` payloads (not an object, odd session ids) are
-  ignored or replaced instead of raising inside the socket.io server.
+  ignored or replaced instead of raising inside the socket.io server;
+* session ids are issued by the server (:func:`bot.sessions.issue_widget_session`: unguessable and
+  signed); a requested id is kept only when this server signed it, and each socket is bound to the
+  session it was confirmed: ``user_uttered`` speaks for that session whatever ``session_id`` the
+  payload names, and a socket without a confirmed session is ignored.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import uuid
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -26,17 +28,18 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
 from bot.channels.guard import guarded
+from bot.channels.rest import request_address
+from bot.ratelimit import trusted_proxies
+from bot.sessions import check_keys, issue_widget_session, valid_widget_session
 
 logger = logging.getLogger(__name__)
 
-# why: the widget sends uuid4().hex; anything else that is short and plain is accepted too, so
-# session ids never carry markup or unbounded data into the tracker store.
 MAX_MESSAGE_BYTES = 64 * 1024
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def valid_session_id(value: Any) -> str | None:
-    return value if isinstance(value, str) and _SESSION_ID.match(value) else None
+    """``value`` when it is a widget session id this server issued (signed), else None."""
+    return valid_widget_session(value)
 
 
 class WidgetOutput(SocketIOOutput):
@@ -77,7 +80,9 @@ class SocketIOChannel(SocketIOInput):
         return WidgetOutput(self.sio, self.bot_message_evt)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        check_keys()
         handle = guarded(on_new_message)
+        proxies = trusted_proxies()
         blueprint = super().blueprint(handle)
         sio = self.sio
         assert sio is not None  # set by super().blueprint
@@ -87,10 +92,18 @@ class SocketIOChannel(SocketIOInput):
 
         # why: registering again for the same event replaces Rasa's handlers (python-socketio keeps
         # one handler per event and namespace); the behaviour is Rasa's apart from the fixes above.
+        # why: socket id -> the session it was confirmed; the payload's session_id is never trusted.
+        bound: dict[str, str] = {}
+        self.bound_sessions = bound
+
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:
             requested = valid_session_id(data.get("session_id")) if isinstance(data, dict) else None
-            session_id = requested or uuid.uuid4().hex
+            session_id = requested or issue_widget_session()
+            previous = bound.get(sid)
+            if previous and previous != session_id:
+                await sio.leave_room(sid, previous, namespace=self.namespace)
+            bound[sid] = session_id
             if self.session_persistence:
                 # why: enter_room is a coroutine in python-socketio 5.x; Rasa 3.6 calls it without
                 # await, so the browser never joined its session room and got no replies.
@@ -102,13 +115,15 @@ class SocketIOChannel(SocketIOInput):
             if not isinstance(data, dict):
                 logger.warning("ignored a %s event whose data is not an object", self.user_message_evt)
                 return
-            if self.session_persistence:
-                sender_id = valid_session_id(data.get("session_id"))
-                if not sender_id:
-                    logger.warning("ignored a message without a valid session_id")
-                    return
-            else:
-                sender_id = sid
+            sender_id = bound.get(sid)
+            if not sender_id:
+                logger.warning("ignored a message from a socket without a confirmed session")
+                return
+            claimed = data.get("session_id")
+            if claimed is not None and claimed != sender_id:
+                # why: a socket may only speak in the conversation it was confirmed for.
+                logger.warning("ignored a message naming another session than the socket's own")
+                return
             metadata = data.get(self.metadata_key) or {}
             if isinstance(metadata, str):
                 try:
@@ -120,6 +135,9 @@ class SocketIOChannel(SocketIOInput):
             # why: a browser must not pass itself off as another channel (e.g. ``wechat`` metadata).
             metadata = {"web": metadata["web"]} if isinstance(metadata.get("web"), dict) else {}
             message = data.get("message", "")
+            environ = sio.get_environ(sid, namespace=self.namespace) or {}
+            request = environ.get("sanic.request")
+            address = request_address(request, proxies) if request is not None else None
             await handle(
                 UserMessage(
                     message if isinstance(message, str) else "",
@@ -127,7 +145,12 @@ class SocketIOChannel(SocketIOInput):
                     sender_id,
                     input_channel=self.name(),
                     metadata=metadata,
-                )
+                ),
+                client_address=address,
             )
+
+        @sio.on("disconnect", namespace=self.namespace)
+        async def disconnect(sid: str, *args: Any) -> None:
+            bound.pop(sid, None)
 
         return blueprint

@@ -10,7 +10,11 @@ come from the environment (:mod:`bot.channels.wechat_settings`). Contract with W
 * The openid (``FromUserName``) is the Rasa conversation id; every resident text (text, voice
   recognition) passes :func:`bot.channels.guard.guard_message`. Only events generated from trusted
   WeChat fields (subscribe, menu CLICK, location) send ``/intent`` messages to Rasa directly.
-* De-duplication: a message is keyed by ``MsgId`` (events by ``FromUserName`` + ``CreateTime``) in the
+* Replay: in plaintext mode the signature covers the query string only, so each (timestamp, nonce) is
+  bound in the shared store to the digest of the first body it came with; the same query with another
+  body inside the timestamp window is refused (403). A retry (same query, same body) passes.
+* De-duplication: a message is keyed by ``FromUserName`` + ``MsgId`` (``MsgId`` alone let one
+  account's id silence another's message; events by ``FromUserName`` + ``CreateTime``) in the
   shared store. The first delivery runs the Rasa turn as a task; retries in the same process await
   it, retries in another process poll the store. All get the same reply; the turn runs once.
 * 5-second rule: if the turn is not finished ``reply_deadline`` (4.5 s) after the first delivery
@@ -26,6 +30,7 @@ come from the environment (:mod:`bot.channels.wechat_settings`). Contract with W
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -47,6 +52,7 @@ from wechatpy.replies import TextReply, TransferCustomerServiceReply
 from wechatpy.utils import WeChatSigner
 
 from bot.channels.guard import guard_message, guarded
+from bot.channels.guard import replies as guard_replies
 from bot.channels.wechat_client import WeChatClient, mask_openid
 from bot.channels.wechat_settings import WeChatSettings
 from bot.channels.wechat_store import WeChatStore, store_from_url
@@ -222,10 +228,10 @@ def _raw(message, name: str) -> str:
 def _loggable(key: str) -> str:
     """A de-duplication key with the openid of event keys masked."""
     kind, _, rest = key.partition(":")
-    if kind != "evt":
+    if kind not in ("evt", "msg"):
         return key
     openid, _, tail = rest.partition(":")
-    return f"evt:{mask_openid(openid)}:{tail}"
+    return f"{kind}:{mask_openid(openid)}:{tail}"
 
 
 def _raw_type(message) -> Tuple[str, str]:
@@ -428,6 +434,9 @@ class WeChatInput(InputChannel):
         if body is None:
             logger.warning("wechat: message refused: body over %d bytes", self.settings.max_body_bytes)
             return response.text("payload too large", status=413)
+        if not await self._first_use(timestamp, nonce, body):
+            logger.warning("wechat: message refused: signed query replayed with another body")
+            return response.text("replayed request", status=403)
         encrypted = args.get("encrypt_type", "raw").lower() == "aes"
         if self._crypto is not None and not encrypted:
             # why: in safe mode a plaintext message is a downgrade; WeChat always encrypts.
@@ -447,6 +456,17 @@ class WeChatInput(InputChannel):
             return response.text("malformed message", status=400)
         outcome = await self._answer(message, arrived)
         return self._reply(outcome, message, nonce)
+
+    async def _first_use(self, timestamp: str, nonce: str, body: bytes) -> bool:
+        """True unless (timestamp, nonce) was already used with a different body (see the docstring)."""
+        digest = hashlib.sha256(body).hexdigest()
+        name = f"nonce:{timestamp[:20]}:{nonce[:64]}"
+        ttl = 2 * self.settings.timestamp_window + 60
+        if await self._store_safe(self.store.add, name, digest, ttl, default=True):
+            return True
+        stored = await self._store_safe(self.store.get, name)
+        # why: a store outage must not stop WeChat (fail open, like the de-duplication).
+        return stored is None or hmac.compare_digest(stored, digest)
 
     @staticmethod
     def _has_dtd(xml: str) -> bool:
@@ -531,11 +551,11 @@ class WeChatInput(InputChannel):
 
     @staticmethod
     def dedupe_key(message) -> str:
-        """``msg:<MsgId>`` for messages, ``evt:<FromUserName>:<CreateTime>:<Event>`` for events."""
+        """``msg:<FromUserName>:<MsgId>`` for messages, ``evt:<FromUserName>:<CreateTime>:<Event>`` for events."""
         msg_type, event = _raw_type(message)
         msg_id = _raw(message, "MsgId")[:64]
         if msg_id and msg_type != "event":
-            return f"msg:{msg_id}"
+            return f"msg:{message.source}:{msg_id}"
         return f"evt:{message.source}:{_raw(message, 'CreateTime')[:20]}:{event[:40]}"
 
     def _spawn(self, coro) -> asyncio.Task:
@@ -658,9 +678,14 @@ class WeChatInput(InputChannel):
         meta = {"wechat": {"msg_type": msg_type, "msg_id": _raw(message, "MsgId")[:64]}}
         replies = self.menu.replies
         if msg_type == "text":
-            return await self._resident_text(openid, message.content or "", meta)
+            # why: ``<Content><a/></Content>`` parses to a dict, not text; it must not reach Rasa.
+            content = message.content if isinstance(message.content, str) else ""
+            if not content.strip():
+                return self._canned(guard_replies()["empty"])
+            return await self._resident_text(openid, content, meta)
         if msg_type == "voice":
-            recognition = (message.recognition or "").strip()
+            recognition = message.recognition if isinstance(message.recognition, str) else ""
+            recognition = recognition.strip()
             if recognition:
                 return await self._resident_text(openid, recognition, meta)
             return self._canned(replies["voice_unrecognised"])

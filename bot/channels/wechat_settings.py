@@ -2,8 +2,9 @@
 
 Contract: :meth:`WeChatSettings.from_env` returns a frozen, checked object or raises
 :class:`WeChatConfigError`. Outside production an unset ``WECHAT_TOKEN`` falls back to
-:data:`DEV_TOKEN` (with a warning) so ``make run`` works on embedded defaults; in production
-(``RASA_ENV`` or ``APP_ENV`` is ``production``/``prod``) an empty or placeholder token is refused.
+:data:`DEV_TOKEN` (with a warning) so ``make run`` works on embedded defaults only in development
+(:mod:`bot.env`: ``APP_ENV``/``RASA_ENV`` unset or ``development``); every other environment name is
+production, where an empty or placeholder token (the published development token included) is refused.
 
 This module imports neither rasa nor sanic, so the simulator and the benchmark can use it cheaply.
 """
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from bot.env import environment_name, is_development
+
 logger = logging.getLogger(__name__)
 
 DEV_TOKEN = "renshe-dev-wechat-token"
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 DEFAULT_MENU_PATH = Path(__file__).with_name("wechat_menu.yml")
-PRODUCTION_NAMES = frozenset({"production", "prod"})
 # why: values people paste from examples; a production server must never accept them.
 PLACEHOLDER_TOKENS = frozenset(
     {"", DEV_TOKEN, "token", "changeme", "change-me", "your-token", "your_token", "xxx", "${WECHAT_TOKEN}"}
@@ -32,11 +34,6 @@ PLACEHOLDER_TOKENS = frozenset(
 
 class WeChatConfigError(ValueError):
     """The WeChat settings are unusable (placeholder token in production, bad AES key, ...)."""
-
-
-def environment_name(env: Mapping[str, str]) -> str:
-    """``RASA_ENV`` or ``APP_ENV`` lower-cased; ``development`` when neither is set."""
-    return (env.get("RASA_ENV") or env.get("APP_ENV") or "development").strip().lower()
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -85,7 +82,7 @@ class WeChatSettings:
 
     @property
     def production(self) -> bool:
-        return self.environment in PRODUCTION_NAMES
+        return not is_development({"APP_ENV": self.environment})
 
     def __repr__(self) -> str:  # why: never show secrets in logs or tracebacks
         return (
@@ -99,7 +96,8 @@ class WeChatSettings:
         """Read ``WECHAT_*`` (and ``REDIS_URL``, ``RASA_ENV``/``APP_ENV``) and check them."""
         env = os.environ if env is None else env
         environment = environment_name(env)
-        production = environment in PRODUCTION_NAMES
+        # why: "staging", "test" or a typo must not run on the token published in this repository.
+        production = not is_development(env)
         token = (env.get("WECHAT_TOKEN") or "").strip()
         if token in PLACEHOLDER_TOKENS:
             if production:

@@ -33,7 +33,8 @@ from bot.sanitize import mask_pii
 
 logger = logging.getLogger(__name__)
 
-IGNORED_SENDER_PREFIXES = ("console-", "eval-")
+# why: REST conversations are stored as ``rest-<sender>`` (bot.sessions).
+IGNORED_SENDER_PREFIXES = ("console-", "eval-", "rest-console-", "rest-eval-")
 REASON_LABELS = {
     "inaccurate": "不准确",
     "not_answered": "没有回答问题",
@@ -118,7 +119,12 @@ def tracker_occurrences(url: str, low_confidence: float, scan_limit: int = 5000)
             for sender_id, timestamp, intent_name, data in rows:
                 if str(sender_id).startswith(IGNORED_SENDER_PREFIXES):
                     continue
-                occurrence = _from_user_event(intent_name, data, timestamp, low_confidence)
+                try:
+                    occurrence = _from_user_event(intent_name, data, timestamp, low_confidence)
+                except Exception:  # noqa: BLE001 - one bad row must not take the inbox down
+                    # why: a row another channel or an older version wrote (not an object, odd types).
+                    logger.warning("skipped an unreadable tracker event")
+                    continue
                 if occurrence is not None:
                     found.append(occurrence)
     except SQLAlchemyError as error:

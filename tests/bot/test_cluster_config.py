@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cluster import ENDPOINTS, Cluster, ClusterPlan, _redis_parts, render_nginx_conf
+from bot.cluster import ENDPOINTS, Cluster, ClusterPlan, _redis_parts, plan_from_env, render_nginx_conf
 from bot.signing import ModelRejected, sign_model
 
 
@@ -19,7 +19,7 @@ def plan(tmp_path: Path) -> ClusterPlan:
     return ClusterPlan(model="m.tar.gz", database_url="postgresql://rasa:s3cret@db.internal:5433/renshe",
                        redis_url="redis://:pw@cache:6380/2", key_prefix="abc", public_port=18005,
                        rasa_ports=(18015, 18016), action_ports=(18065, 18066), action_lb_port=18055,
-                       run_dir=tmp_path)
+                       run_dir=tmp_path, listen="0.0.0.0")
 
 
 def test_nginx_conf_is_complete_and_valid(plan: ClusterPlan):
@@ -128,3 +128,6 @@ def test_make_run_falls_back_to_one_process_without_shared_stores(monkeypatch, c
     with caplog.at_level("WARNING", logger="launcher"):
         assert launcher._several_processes(args) is None  # None: the launcher goes on with one process
     assert "one Rasa process, not 3: PostgreSQL" in caplog.text
+def test_the_cluster_listens_on_loopback_unless_told_otherwise():
+    assert plan_from_env("m.tar.gz", {}).listen == "127.0.0.1"
+    assert plan_from_env("m.tar.gz", {"CLUSTER_LISTEN": "0.0.0.0"}).listen == "0.0.0.0"

@@ -9,7 +9,7 @@ import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
 from bot.channels.guard import clean_metadata, guard_message, guarded, replies
-from bot.ratelimit import MemoryRateLimiter, RedisRateLimiter, limiter_from_env
+from bot.ratelimit import MemoryRateLimiter, RedisRateLimiter, client_address, limiter_from_env
 from bot.sanitize import contains_pii, safe_sender_id
 from tests.bot.conftest import REDIS_URL, redis_available
 
@@ -164,3 +164,48 @@ def test_widget_replies_reach_the_browser_room_even_under_a_pseudonym():
     asyncio.run(guarded(rasa, limiter=MemoryRateLimiter(per_minute=0))(message))
     assert [room for room, _ in sio.emitted] == [session_id, session_id]
     assert message.output_channel.sent_count == 2
+
+
+# --- per client address and global limits (issue 16) ----------------------------------------------
+def _limited(client_burst: int = 1000, global_burst: int = 1000):
+    return guarded(
+        Recorder(),
+        limiter=MemoryRateLimiter(burst=1000, per_minute=1),
+        client_limiter=MemoryRateLimiter(burst=client_burst, per_minute=0.001),
+        global_limiter=MemoryRateLimiter(burst=global_burst, per_minute=0.001),
+    )
+
+
+def _answer(handler, sender: str, address: str | None) -> list[str]:
+    message = _message(sender=sender)
+    asyncio.run(handler(message, client_address=address))
+    return _texts(message)
+
+
+def test_sixty_fresh_senders_from_one_address_hit_the_client_limit():
+    handler = _limited(client_burst=60)
+    answers = [_answer(handler, uuid.uuid4().hex, "203.0.113.7") for _ in range(61)]
+    assert all(a == ["答复"] for a in answers[:60])
+    assert answers[60] == [replies()["rate_limited"]]
+    assert _answer(handler, uuid.uuid4().hex, "198.51.100.9") == ["答复"]  # another client is not affected
+
+
+def test_the_global_limit_holds_across_senders_and_addresses():
+    handler = _limited(global_burst=5)
+    answers = [_answer(handler, uuid.uuid4().hex, f"203.0.113.{n}") for n in range(6)]
+    assert answers[:5] == [["答复"]] * 5 and answers[5] == [replies()["rate_limited"]]
+
+
+@pytest.mark.parametrize(
+    "peer, forwarded, expected",
+    [
+        ("203.0.113.7", "1.2.3.4", "203.0.113.7"),  # a client cannot choose its address
+        ("127.0.0.1", "1.2.3.4", "1.2.3.4"),  # our nginx
+        ("127.0.0.1", "6.6.6.6, 1.2.3.4", "1.2.3.4"),  # the client prepended a fake hop
+        ("127.0.0.1", "1.2.3.4, 10.0.0.2", "1.2.3.4"),  # two proxies of ours
+        ("127.0.0.1", None, "127.0.0.1"),
+        (None, None, "unknown"),
+    ],
+)
+def test_forwarded_address_is_believed_only_from_a_trusted_proxy(peer, forwarded, expected):
+    assert client_address(peer, forwarded, frozenset({"127.0.0.1", "10.0.0.2"})) == expected

@@ -164,3 +164,33 @@ def test_launcher_refuses_to_start_a_model_that_is_not_ours(model: Path, monkeyp
     monkeypatch.setattr(launcher.Service, "start", lambda self: started.append(self.name))
     assert launcher.main(["--model", str(model), "--no-pages"]) == 1
     assert started == []
+
+
+def test_export_survives_a_stored_lone_surrogate(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    assert ops.main(["--db", url, "db-index"]) == 0
+    engine = sa.create_engine(url, future=True)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO events (sender_id, type_name, timestamp, data) "
+                                   "VALUES ('resident-1', 'user', 1, :d)"), {"d": json.dumps({"text": "\ud800abc"})})
+    out = tmp_path / "r.json"
+    assert ops.main(["--db", url, "export", "resident-1", "--out", str(out)]) == 0
+    assert "\ufffdabc" in out.read_text(encoding="utf-8")
+
+
+def test_make_run_binds_the_action_server_and_rasa_to_loopback(monkeypatch):
+    monkeypatch.delenv("BOT_HOST", raising=False)
+    actions, rasa = launcher.bot_services("m.tar.gz")
+    assert actions.env["SANIC_HOST"] == "127.0.0.1"
+    assert rasa.argv[rasa.argv.index("--interface") + 1] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("name", ["production", "staging", "test"])
+def test_launcher_refuses_to_start_outside_development_without_pii_hash_key(model: Path, monkeypatch, name):
+    sign_model(model, env={})
+    monkeypatch.setenv("APP_ENV", name)
+    monkeypatch.delenv("PII_HASH_KEY", raising=False)
+    started = []
+    monkeypatch.setattr(launcher.Service, "start", lambda self: started.append(self.name))
+    assert launcher.main(["--model", str(model), "--no-pages"]) == 1
+    assert started == []

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.sanitize import MAX_CHARS, clean_user_text, contains_pii
+from bot.sanitize import MAX_CHARS, clean_user_text, contains_pii, mask_pii
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,10 @@ def test_huge_input_is_cut():
     cleaned = clean_user_text("社保" * 10_000)
     assert len(cleaned.text) == MAX_CHARS
     assert cleaned.truncated
+
+
+@pytest.mark.parametrize("raw", ["\ud800abc", "abc\udfff", "\udbff\udbff深圳", "😀\ud83d"])
+def test_invalid_unicode_is_repaired_so_it_can_always_be_encoded(raw):
+    cleaned = clean_user_text(raw).text
+    cleaned.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError here
+    assert "\ufffd" in cleaned and mask_pii(raw)[0].encode("utf-8")

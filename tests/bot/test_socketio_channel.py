@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from unittest.mock import AsyncMock
 
 import pytest
 
 from bot.channels.socketio import SocketIOChannel, WidgetOutput
+from bot.sessions import issue_widget_session, valid_widget_session
 
 
 def run(coroutine):
@@ -36,34 +38,66 @@ def handler(channel, event):
     return channel.sio.handlers["/"][event]
 
 
-def test_session_request_joins_the_session_room(channel):
-    run(handler(channel, "session_request")("sid1", {"session_id": "abc123"}))
-    channel.sio.enter_room.assert_awaited_once_with("sid1", "abc123", namespace=None)
-    channel.sio.emit.assert_awaited_once_with("session_confirm", "abc123", room="sid1", namespace=None)
+def _confirmed(channel) -> str:
+    return channel.sio.emit.await_args.args[1]
 
 
-@pytest.mark.parametrize("data", [None, "abc", {"session_id": "<script>"}, {"session_id": 5}, {}])
-def test_session_request_with_bad_data_gets_a_fresh_id(channel, data):
-    run(handler(channel, "session_request")("sid1", data))
-    session_id = channel.sio.emit.await_args.args[1]
-    assert len(session_id) == 32 and session_id.isalnum()
+def test_session_request_issues_a_signed_unguessable_id(channel):
+    run(handler(channel, "session_request")("sid1", {}))
+    session_id = _confirmed(channel)
+    assert valid_widget_session(session_id) == session_id and len(session_id) >= 40
     channel.sio.enter_room.assert_awaited_once_with("sid1", session_id, namespace=None)
+    channel.sio.emit.assert_awaited_once_with("session_confirm", session_id, room="sid1", namespace=None)
 
 
-def test_user_message_is_cleaned_and_keyed_by_session(channel):
-    data = {"message": "我的电话13812345678", "session_id": "abc123", "metadata": {"wechat": 1, "evil": 2}}
+def test_a_reload_keeps_the_session_this_server_issued(channel):
+    own = issue_widget_session()
+    run(handler(channel, "session_request")("sid1", {"session_id": own}))
+    assert _confirmed(channel) == own
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, "abc", {"session_id": "<script>"}, {"session_id": 5}, {},
+     # why: ids another resident might hold: old unsigned ids, guessable ones, forged signatures.
+     {"session_id": "abc123"}, {"session_id": "1"}, {"session_id": uuid.uuid4().hex},
+     {"session_id": "w-" + "a" * 26 + "-" + "b" * 16}],
+)
+def test_session_request_with_a_foreign_or_bad_id_gets_a_fresh_one(channel, data):
+    run(handler(channel, "session_request")("sid1", data))
+    session_id = _confirmed(channel)
+    assert valid_widget_session(session_id) == session_id
+    assert not isinstance(data, dict) or session_id != data.get("session_id")
+
+
+def test_user_message_is_cleaned_and_keyed_by_the_sockets_session(channel):
+    run(handler(channel, "session_request")("sid1", {}))
+    session_id = _confirmed(channel)
+    data = {"message": "我的电话13812345678", "session_id": session_id, "metadata": {"wechat": 1, "evil": 2}}
     run(handler(channel, "user_uttered")("sid1", data))
     [message] = channel.received
-    assert message.sender_id == "abc123" and message.input_channel == "socketio"
+    assert message.sender_id == session_id and message.input_channel == "socketio"
     assert "13812345678" not in message.text and message.metadata["hygiene"]["pii"] == ["phone"]
     assert "evil" not in message.metadata and "wechat" not in message.metadata
     assert isinstance(message.output_channel, WidgetOutput)
 
 
+def test_a_second_socket_cannot_speak_or_listen_in_another_session(channel):
+    run(handler(channel, "session_request")("victim", {}))
+    victim = _confirmed(channel)
+    run(handler(channel, "session_request")("intruder", {"session_id": "abc123"}))
+    intruder = _confirmed(channel)
+    assert intruder != victim
+    run(handler(channel, "user_uttered")("intruder", {"message": "hi", "session_id": victim}))
+    assert channel.received == []  # naming the victim's session is refused
+    joined = [c.args[1] for c in channel.sio.enter_room.await_args_list if c.args[0] == "intruder"]
+    assert victim not in joined  # and the intruder never joins the victim's room
+
+
 @pytest.mark.parametrize(
     "data", ["text", None, {"message": "hi"}, {"message": "hi", "session_id": "../x"}, {"message": 5, "session_id": ""}]
 )
-def test_malformed_user_messages_are_ignored(channel, data):
+def test_malformed_user_messages_and_unconfirmed_sockets_are_ignored(channel, data):
     run(handler(channel, "user_uttered")("sid1", data))
     assert channel.received == []
 

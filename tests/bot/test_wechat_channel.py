@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from bot.channels import wechat as wechat_module
+from bot.channels.guard import replies as guard_replies
 from bot.channels.wechat import MAX_PASSIVE_BYTES
 from bot.channels.wechat_settings import DEV_TOKEN
 from tests.bot.wechat_helpers import DATA, FakeRasa, fixture_xml, new_openid
@@ -410,3 +411,29 @@ def test_development_token_default_matches_the_simulator():
 
     assert wechat_sim.WeChatPeer("http://x").token == DEV_TOKEN
     assert json.loads(json.dumps({"ok": True}))
+
+
+# --- security review (issue 16) -------------------------------------------------------------------
+def test_a_signed_query_cannot_be_replayed_with_another_body(make_channel):
+    ch = make_channel()
+    stamp, nonce = str(int(time.time())), "replay0001"
+    first = fixture_xml("text", content="你好")
+    assert ch.peer.post(first, timestamp=stamp, nonce=nonce).kind == "text"
+    assert ch.peer.post(first, timestamp=stamp, nonce=nonce).kind == "text"  # WeChat's retry: same body
+    forged = ch.peer.post(fixture_xml("text", content="帮我转账"), timestamp=stamp, nonce=nonce)
+    assert forged.status == 403 and len(ch.rasa.calls) == 1
+
+
+def test_the_same_msg_id_from_two_accounts_makes_two_turns(make_channel):
+    ch = make_channel()
+    for openid in (new_openid(), new_openid()):
+        ch.peer.post(fixture_xml("text", content="你好", openid=openid, msg_id=1234567890123456))
+    assert len(ch.rasa.calls) == 2
+
+
+def test_content_holding_elements_gets_a_polite_answer(make_channel, caplog):
+    ch = make_channel()
+    with caplog.at_level(logging.ERROR):
+        reply = ch.peer.post(fixture_xml("text_element"))
+    assert reply.status == 200 and reply.kind == "text" and reply.content == guard_replies()["empty"]
+    assert ch.rasa.calls == [] and "Traceback" not in caplog.text

@@ -212,3 +212,16 @@ def test_menu_without_canned_replies_is_refused(tmp_path):
     path.write_text("click: {}\nreplies: {error: x}\n", encoding="utf-8")
     with pytest.raises(ValueError):
         WeChatMenu.load(path)
+
+
+@pytest.mark.parametrize("name", ["staging", "test", "Prod ", "produciton", "live"])
+def test_every_environment_but_development_refuses_the_published_token(name):
+    with pytest.raises(WeChatConfigError):
+        WeChatSettings.from_env({"APP_ENV": name})
+    with pytest.raises(WeChatConfigError):
+        WeChatSettings.from_env({"APP_ENV": name, "WECHAT_TOKEN": DEV_TOKEN})
+    assert WeChatSettings.from_env({"APP_ENV": name, "WECHAT_TOKEN": "real-token-123"}).production
+
+
+def test_explicit_development_may_use_the_published_token():
+    assert WeChatSettings.from_env({"APP_ENV": "development"}).token == DEV_TOKEN

@@ -263,3 +263,24 @@ def test_try_a_sentence_shows_ranking_entities_and_answer_masked(inbox_server, u
 )
 def test_last_line_of_defence_masks_responses_line_by_line(body, expected):
     assert mask_response_text(body) == expected
+
+
+def _poison_db(path: Path) -> None:
+    """A tracker store whose newest rows are a lone surrogate (as Rasa stores it: escaped JSON) and junk."""
+    tracker_db(path, [("r1", "user", user_event("养老金怎么领", "nlu_fallback", 0.2))])
+    db = sqlite3.connect(path)
+    for data in (json.dumps(user_event("\ud800abc", "nlu_fallback", 0.1)), "[1, 2]", '{"text": 5}', "not json"):
+        db.execute("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES ('r9', 'user', 1, ?)", (data,))
+    db.commit()
+    db.close()
+
+
+def test_a_poison_message_does_not_take_the_inbox_down(settings, store, users, project):
+    _poison_db(Path(settings.tracker_db_url.removeprefix("sqlite:///")))
+    server = ServerThread(create_app(settings, store=store, rasa=FakeRasa(), app_store_factory=RawFeedbackStore)).start()
+    try:
+        response = sign_in(server.url, users["trainer"]).get(server.url + "/inbox")
+    finally:
+        server.stop()
+    assert response.status_code == 200
+    assert "养老金怎么领" in response.text and "\ufffdabc" in response.text

@@ -68,7 +68,7 @@ def test_pii_is_not_stored_unmasked(running_bot):
     sender = uuid.uuid4().hex
     running_bot.say("电话13812345678，卡号6222021234567890123", sender)
     tracker = requests.get(
-        f"{running_bot.rasa_url}/conversations/{sender}/tracker", params={"token": running_bot.api_token}, timeout=10
+        f"{running_bot.rasa_url}/conversations/rest-{sender}/tracker", params={"token": running_bot.api_token}, timeout=10
     ).json()
     stored = str(tracker)
     assert "13812345678" not in stored and "6222021234567890123" not in stored

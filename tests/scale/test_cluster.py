@@ -85,13 +85,13 @@ def test_http_api_needs_the_token_and_is_not_exposed_through_nginx(cluster: Scal
 
 
 def test_oversized_requests_get_413_not_5xx(cluster: ScaleCluster):
-    huge = {"sender": "big", "message": "深" * 40_000}
+    huge = {"sender": "big-request", "message": "深" * 40_000}
     through_nginx = requests.post(cluster.rest_url, json=huge, timeout=30)
     direct = requests.post(cluster.instance_rest_url(0), json=huge, timeout=30)
     wechat = requests.post(cluster.wechat_url, data=b"<xml>" + b"a" * 100_000 + b"</xml>", timeout=30)
     assert (through_nginx.status_code, direct.status_code, wechat.status_code) == (413, 413, 413)
     # Within the limit, a long message is answered (cut to 500 characters), not refused.
-    assert requests.post(cluster.rest_url, json={"sender": "long", "message": "深圳" * 5_000},
+    assert requests.post(cluster.rest_url, json={"sender": "long-request", "message": "深圳" * 5_000},
                          timeout=60).status_code == 200
 
 
