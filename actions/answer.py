@@ -53,6 +53,14 @@ class ActionFollowup(KnowledgeAction):
         mentioned = await self.in_thread(self.service.topic_mentioned, question.text)
         topic_id = mentioned.id if mentioned else tracker.get_slot("topic")
         if not topic_id:
+            # why: "上海居转户具体流程" read as a follow-up with nothing before it is still a question.
+            plan = await self.in_thread(self.service.plan, question.text, None, question.region)
+            if plan.shape in ("not_covered", "other_domain", "place", "parts"):
+                answer = await self.in_thread(
+                    compose_plan, self.service, self.templates(tracker, domain), plan, question
+                )
+                self.send(dispatcher, answer)
+                return []
             dispatcher.utter_message(response="utter_capabilities")
             return []
         answer = await self.in_thread(

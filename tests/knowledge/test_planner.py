@@ -104,7 +104,8 @@ def test_statements_are_verbatim_and_cited(svc):
         ("公共就业服务收不收费", "employment", "statement", "免费", ""),
         ("失业金要准备什么材料", "unemployment_insurance", "gap", "", "万人"),
         ("建筑工地的工人怎么参加工伤保险", "work_injury_insurance", "gap", "工伤保险", "1291"),
-        ("港澳台居民可以在深圳交养老保险吗", "hk_macau", "statement", "延缴或趸缴", ""),
+        # a yes/no question: the sources never answer a resident's case, so the gap comes first, then what they say
+        ("港澳台居民可以在深圳交养老保险吗", "hk_macau", "gap", "延缴或趸缴", ""),
         ("劳动仲裁要多久", "labor_dispute", "gap", "快立", ""),
         ("延迟退休什么时候开始", "retirement", "gap", "渐进式延迟法定退休年龄", ""),
     ],
