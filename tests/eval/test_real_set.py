@@ -26,9 +26,10 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-SOURCE_TEXT = "".join(
-    _squash(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "knowledge" / "sources").glob("*.txt"))
-)
+SOURCES = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "knowledge" / "sources").glob("*.txt"))]
+SOURCE_TEXT = "".join(_squash(text) for text in SOURCES)
+# why: a required figure must be a number of the sources, not a digit run inside one ("25" in "2025").
+SOURCE_NUMBERS = set().union(*(real_score.numbers(text) for text in SOURCES))
 
 
 # ---- the data file
@@ -71,6 +72,31 @@ def test_required_figures_occur_in_the_sources(entry):
     needles = list(rubric.get("must_contain") or []) + [n for g in rubric.get("must_contain_any") or [] for n in g]
     for needle in needles:
         if _FIGURE.match(str(needle)):
+            number = real_score._normalise_number(str(needle).rstrip("%"))
+            assert number in SOURCE_NUMBERS, f"{entry['id']} requires {needle!r}, no such number in the sources"
+
+
+REPLY_PHRASES = {
+    "现有资料没有",
+    "可以通过",
+    "来源：《",
+    "现有资料没有覆盖",
+    "不能帮助",
+    "未说明地区，以下按深圳回答",
+    "不属于人社",
+    "超出了我的服务范围",
+}
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in ENTRIES if e["rubric"]["expect"] in {"fact", "statement"}], ids=lambda e: e["id"]
+)
+def test_answer_wording_comes_from_the_sources(entry):
+    """A fact or statement rubric may only require words the sources themselves use."""
+    rubric = entry["rubric"]
+    needles = list(rubric.get("must_contain") or []) + [n for g in rubric.get("must_contain_any") or [] for n in g]
+    for needle in needles:
+        if needle not in REPLY_PHRASES:
             assert _squash(str(needle)) in SOURCE_TEXT, f"{entry['id']} requires {needle!r}, not in any source"
 
 
