@@ -233,7 +233,7 @@ def plan_answer(
     reg = wanted or _card_region(svc, card)
     year = next((y for y in analysis.missing_years if not _year_known(svc, card, y)), None)
     if analysis.is_service or (year and analysis.kind in ("figure", "general", "amount")):
-        statements = _statements(svc, card, analysis, text, reg, 1, with_numbers=analysis.kind in ("amount", "when"))
+        statements = _statements(svc, card, analysis, text, reg, 1, with_numbers=False)
         missing = _missing(card, analysis) if analysis.is_service else f"{year}年{card.name}的数字"
         if year and analysis.is_service:
             missing = f"{year}年的{missing}"
@@ -296,7 +296,8 @@ def _figures_asked_about(svc, card: TopicCard, analysis: Analysis) -> bool:
 
 # why: a question that names or asks a figure ("目标是64.4万，对吗") is answered with figures, not sentences.
 _FIGURE_CUE = re.compile(r"\d|多少|几个|幾個|百分之|比例|目标|目標|人数|人數|几成|幾成")
-_WHEN_UNITS = ("日", "天", "年", "月", "秒", "小时")
+# why: a date or a duration (2021年11月23日, 最快24分钟, 8月23日) answers "多久 / 哪天"; a result of 2024 does not.
+_DURATION = re.compile(r"\d+\s*(?:分钟|小时|个工作日|工作日|天|日|秒)|\d+\s*月\s*\d+\s*日|\d{4}\s*年\s*\d+\s*月")
 
 
 def _asked_figure(svc, card: TopicCard, analysis: Analysis) -> bool:
@@ -311,8 +312,8 @@ def _asked_figure(svc, card: TopicCard, analysis: Analysis) -> bool:
             # why: a per-person amount (元/月) answers "能领多少"; a city-wide total (21.8亿元) does not.
             fits = "元/" in unit or "元每" in unit
         else:
-            fits = fact.period == "info" or any(u in unit for u in _WHEN_UNITS)
-        if fits and len(asked & _pairs(fact.metric + fact.display)) >= 3:
+            fits = bool(_DURATION.search(fact.display + fact.value + fact.unit))
+        if fits and len(asked & _pairs(fact.metric + fact.display)) >= (2 if analysis.kind == "when" else 3):
             return True
     return False
 
@@ -342,7 +343,13 @@ def _bearing(svc, card: TopicCard, analysis: Analysis, statements: list[Statemen
     if not words:
         # why: "港澳台居民能参加社保吗" asks about the topic itself; its best sentence is the answer.
         return statements[:1]
-    return [s for s in statements if any(w in s.text for w in words)]
+
+    def strong(statement: Statement) -> bool:
+        # why: one short shared word (特殊, 账户) is chance; a long one (企业年金), two, or an answer word is not.
+        hits = [w for w in specific if w in statement.text]
+        return any(w in statement.text for w in facet) or len(hits) >= 2 or any(len(w) >= 3 for w in hits)
+
+    return [s for s in statements if strong(s)]
 
 
 def _best_topic(svc, text: str) -> str | None:

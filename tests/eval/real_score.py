@@ -26,6 +26,7 @@ from typing import Callable, Iterable
 import requests
 import yaml
 
+from bot.script import to_simplified
 from tests.eval.runner import _normalise_number, reply_text, rest_sender
 
 QUESTIONS = Path(__file__).resolve().parent / "real" / "questions.yml"
@@ -83,6 +84,8 @@ def score(entry: dict, reply: str, known_numbers: Iterable[str]) -> Result:
     (``known_numbers``, e.g. ``KnowledgeService.known_numbers()``), else "invented number"; a
     ``gap`` or ``not_covered`` reply must say ``现有资料没有``.
     """
+    # why: a question in 繁體 is answered in 繁體 (bot.script); rubrics are written in 简体.
+    reply = to_simplified(reply)
     rubric = entry.get("rubric") or {}
     reasons: list[str] = []
     for phrase in GUARD_PHRASES:
