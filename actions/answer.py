@@ -34,8 +34,8 @@ class ActionAnswerTopic(KnowledgeAction):
         answer = await self.in_thread(
             compose_topic_answer, self.service, self.templates(tracker, domain), card.id, question
         )
-        self.send(dispatcher, answer)
-        return [SlotSet("topic", card.id), SlotSet("last_options", None)]
+        events = self.send(dispatcher, answer, question=question)
+        return [SlotSet("topic", card.id), SlotSet("last_options", None), *events]
 
 
 class ActionFollowup(KnowledgeAction):
@@ -57,8 +57,7 @@ class ActionFollowup(KnowledgeAction):
         answer = await self.in_thread(
             compose_topic_answer, self.service, self.templates(tracker, domain), topic_id, question
         )
-        self.send(dispatcher, answer)
-        return [SlotSet("topic", topic_id)]
+        return [SlotSet("topic", topic_id), *self.send(dispatcher, answer, question=question)]
 
 
 class ActionSelectOption(KnowledgeAction):
@@ -86,5 +85,5 @@ class ActionSelectOption(KnowledgeAction):
         answer = await self.in_thread(
             compose_topic_answer, self.service, self.templates(tracker, domain), option["value"], question
         )
-        self.send(dispatcher, answer)
-        return [SlotSet("topic", option["value"]), SlotSet("last_options", None)]
+        return [SlotSet("topic", option["value"]), SlotSet("last_options", None),
+                *self.send(dispatcher, answer, question=question)]
