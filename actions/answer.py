@@ -35,8 +35,8 @@ class ActionAnswerTopic(KnowledgeAction):
             self.service.plan, question.text, card.id, question.region or question.carried_region
         )
         answer = await self.in_thread(compose_plan, self.service, self.templates(tracker, domain), plan, question)
-        self.send(dispatcher, answer)
-        return [SlotSet("topic", answer.topic_id or card.id), SlotSet("last_options", None)]
+        events = self.send(dispatcher, answer, question=question)
+        return [SlotSet("topic", answer.topic_id or card.id), SlotSet("last_options", None), *events]
 
 
 class ActionFollowup(KnowledgeAction):
@@ -59,15 +59,13 @@ class ActionFollowup(KnowledgeAction):
                 answer = await self.in_thread(
                     compose_plan, self.service, self.templates(tracker, domain), plan, question
                 )
-                self.send(dispatcher, answer)
-                return []
+                return self.send(dispatcher, answer, question=question)
             dispatcher.utter_message(response="utter_capabilities")
             return []
         answer = await self.in_thread(
             compose_topic_answer, self.service, self.templates(tracker, domain), topic_id, question
         )
-        self.send(dispatcher, answer)
-        return [SlotSet("topic", topic_id)]
+        return [SlotSet("topic", topic_id), *self.send(dispatcher, answer, question=question)]
 
 
 class ActionSelectOption(KnowledgeAction):
@@ -95,5 +93,5 @@ class ActionSelectOption(KnowledgeAction):
         answer = await self.in_thread(
             compose_topic_answer, self.service, self.templates(tracker, domain), option["value"], question
         )
-        self.send(dispatcher, answer)
-        return [SlotSet("topic", option["value"]), SlotSet("last_options", None)]
+        return [SlotSet("topic", option["value"]), SlotSet("last_options", None),
+                *self.send(dispatcher, answer, question=question)]

@@ -8,6 +8,7 @@ import logging
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.composer import Answer, Question, Templates
@@ -26,11 +27,26 @@ def default_service() -> KnowledgeService:
     return _shared_service
 
 
+def answer_state(answer: Answer, question: Question | None = None) -> Dict[str, Any] | None:
+    """What a knowledge answer cited, for slot ``last_answer`` (read by ``action_verify``); None when it cited
+    nothing (a search intro, a region not covered) so a challenge does not re-cite an older answer."""
+    if not answer.topic_id and not answer.facts:
+        return None
+    regions = [f.region for f in answer.facts if f.region]
+    return {
+        "topic": answer.topic_id,
+        "fact_ids": [f.id for f in answer.facts],
+        "statement_ids": list(getattr(answer, "statement_ids", ()) or ()),
+        "region": regions[0] if regions else (question.region or question.carried_region if question else None),
+        "period": question.period if question else None,
+    }
+
+
 class KnowledgeAction(Action, abc.ABC):
     """Base for actions that ask the knowledge service.
 
     Needs from the domain: the ``utter_kb_answer`` response and the ``utter_part_*`` pieces,
-    the slots ``region``, ``period``, ``topic`` and ``last_options``.
+    the slots ``region``, ``period``, ``topic``, ``last_options`` and ``last_answer``.
     """
 
     def __init__(self, service: KnowledgeService | None = None) -> None:
@@ -77,7 +93,13 @@ class KnowledgeAction(Action, abc.ABC):
         )
 
     @staticmethod
-    def send(dispatcher: CollectingDispatcher, answer: Answer, buttons: List[dict] | None = None) -> None:
+    def send(
+        dispatcher: CollectingDispatcher,
+        answer: Answer,
+        buttons: List[dict] | None = None,
+        question: Question | None = None,
+    ) -> List[Dict[str, Any]]:
+        """Send ``answer``; returns the events that remember what it cited (slot ``last_answer``)."""
         kwargs: Dict[str, Any] = {"response": "utter_kb_answer", "answer": answer.text}
         if buttons:
             kwargs["buttons"] = buttons
@@ -87,6 +109,7 @@ class KnowledgeAction(Action, abc.ABC):
             # do not know this JSON (WeChat, REST clients reading text) ignore it.
             kwargs["json_message"] = {"citations": citations}
         dispatcher.utter_message(**kwargs)
+        return [SlotSet("last_answer", answer_state(answer, question))]
 
     @staticmethod
     async def in_thread(func, *args, **kwargs):

@@ -45,7 +45,8 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NOISE = re.compile(
     r"[\s\d，。？！、：；“”（）()?!,.]|深圳|上海|全国|多少|目标|是多|人数|数量|规划|十四五|十三五|期末|年"
 )
-_OPTION_WORDS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5}
+_OPTION_WORDS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5,
+                 "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _CIRCLED = {"①": 1, "②": 2, "③": 3, "④": 4, "⑤": 5}
 _ENGLISH_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
                      "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
@@ -96,6 +97,7 @@ class Answer:
     facts: tuple[Fact, ...] = ()
     options: tuple[dict, ...] = ()
     sources: tuple[Source, ...] = ()  # what the 来源 line cites, in order
+    statement_ids: tuple[int, ...] = ()  # statements quoted (knowledge.service Statement.id)
 
     def citations(self) -> list[dict]:
         """Machine-readable citations for the widget's source pages (one per distinct quote)."""
@@ -137,7 +139,8 @@ def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | No
 def parse_option(text: str, count: int | None = None) -> int | None:
     """A resident's choice of a numbered option, 1-based, or None.
 
-    Reads "2", "②", "第二个", "选3", "2号", "选项2", "上面第一个", "the second one", and, when ``count`` (how many
+    Reads "2", "②", "第二个", "第三件", "第十条",
+    "选3", "2号", "选项2", "上面第一个", "the second one", and, when ``count`` (how many
     options were offered) is known, "最后一个", "倒数第二个" and "中间那个" (only for an odd count).
     bot.components.IntentGuard routes the same forms to ``select_option``.
     """
@@ -147,7 +150,8 @@ def parse_option(text: str, count: int | None = None) -> int | None:
             return number
     if re.fullmatch(r"[^0-9]*[0-9]{2,}.*", text) or len(text) > 16:
         return None
-    match = re.search(r"(倒数|倒數)?第\s*([1-9一二两兩三四五])", text)
+    # why: "第三件" / "第十件" pick from the 2024 list of ten events as "第二个" picks from three buttons.
+    match = re.search(r"(倒数|倒數)?第\s*(十|[1-9一二两兩三四五六七八九])(?![0-9十])", text)
     if match:
         number = _ordinal(match.group(2))
         if match.group(1):
@@ -482,7 +486,17 @@ def compose_plan(svc: KnowledgeService, templates: Templates, plan: Plan, questi
     lines.extend(body)
     if sources:
         lines.append(templates.text("utter_part_source", citation=_citation(sources)))
-    return Answer("\n".join(lines), plan.topic_id, tuple(shown), sources=tuple(sources))
+    return Answer(
+        "\n".join(lines), plan.topic_id, tuple(shown), sources=tuple(sources),
+        statement_ids=tuple(st.id for st in _plan_statements(plan)),
+    )
+
+
+def _plan_statements(plan: Plan) -> list:
+    found = list(plan.statements)
+    for _, sub in plan.parts:
+        found.extend(_plan_statements(sub))
+    return found
 
 
 def _plan_body(

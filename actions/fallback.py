@@ -56,8 +56,7 @@ class ActionClarifyOrSearch(KnowledgeAction):
             answer = await self.in_thread(
                 compose_plan, self.service, self.templates(tracker, domain), plan, self.question(tracker)
             )
-            self.send(dispatcher, answer)
-            return [SlotSet("last_options", None)]
+            return [SlotSet("last_options", None), *self.send(dispatcher, answer)]
         ranking = [r for r in tracker.latest_message.get("intent_ranking", []) if r.get("name") != "nlu_fallback"]
         cards = []
         for entry in ranking[:3]:
@@ -73,8 +72,8 @@ class ActionClarifyOrSearch(KnowledgeAction):
                     compose_topic_answer, self.service, self.templates(tracker, domain), scored[0][1].id,
                     self.question(tracker),
                 )
-                self.send(dispatcher, answer)
-                return [SlotSet("topic", scored[0][1].id), SlotSet("last_options", None)]
+                return [SlotSet("topic", scored[0][1].id), SlotSet("last_options", None),
+                        *self.send(dispatcher, answer)]
         if len(cards) >= 2 and cards[0][1] - cards[1][1] <= AMBIGUITY_GAP:
             options = [{"kind": "topic", "value": card.id, "title": card.name} for card, _ in cards[:3]]
             buttons = [{"title": o["title"], "payload": str(i)} for i, o in enumerate(options, 1)]
@@ -86,20 +85,18 @@ class ActionClarifyOrSearch(KnowledgeAction):
         topic_id = tracker.get_slot("topic")
         if regions and regions[0] not in SUPPORTED_REGIONS:
             # why: never answer a Beijing question with a Shenzhen passage.
-            self.send(dispatcher, compose_region_not_covered(templates, regions[0]))
-            return []
+            return self.send(dispatcher, compose_region_not_covered(templates, regions[0]))
         if topic_id and len(text) <= FOLLOWUP_MAX_CHARS and (regions or PERIOD_HINT.search(text)):
             # why: "深圳是多少" / "2024年的呢" after an answer is a follow-up the model was unsure of.
             question = self.question(tracker, follow_up=True)
             answer = await self.in_thread(compose_topic_answer, self.service, templates, topic_id, question)
-            self.send(dispatcher, answer)
-            return []
+            return self.send(dispatcher, answer, question=question)
         answer = await self.in_thread(compose_search_answer, self.service, templates, text, MIN_SEARCH_SCORE)
         if answer is None:
             dispatcher.utter_message(response="utter_default")
             return []
-        self.send(dispatcher, answer)
-        return [SlotSet("topic", answer.topic_id)] if answer.topic_id else []
+        events = self.send(dispatcher, answer)
+        return ([SlotSet("topic", answer.topic_id)] if answer.topic_id else []) + events
 
 
 class ActionDefaultFallback(KnowledgeAction):
@@ -138,8 +135,7 @@ class ActionAnswerScope(KnowledgeAction):
             answer = await self.in_thread(
                 compose_plan, self.service, self.templates(tracker, domain), plan, self.question(tracker)
             )
-            self.send(dispatcher, answer)
-            return []
+            return self.send(dispatcher, answer)
         reply = "utter_other_domain" if intent == "ask_other_domain" else "utter_out_of_scope"
         dispatcher.utter_message(response=reply)
         return []

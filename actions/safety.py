@@ -55,5 +55,5 @@ class ActionAnswerInjection(KnowledgeAction):
         answer = await self.in_thread(
             compose_topic_answer, self.service, self.templates(tracker, domain), card.id, question
         )
-        self.send(dispatcher, answer)
-        return [SlotSet("topic", card.id), SlotSet("last_options", None)]
+        events = self.send(dispatcher, answer, question=question)
+        return [SlotSet("topic", card.id), SlotSet("last_options", None), *events]

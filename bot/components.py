@@ -10,7 +10,15 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    METADATA,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.sanitize import MASKS
@@ -85,6 +93,25 @@ _INJECTION = re.compile(
     r"you(?:'re|\s+are)\s+(?:not\s+an?\s+[^.]{0,30}\banymore|no\s+longer)|夹带|夾帶|上文中|上文的|"
     r"(?:唔使理|不用理|别理|別理|不要理|不用管)[^，。,]{0,6}(?:规则|規則|指令|设定|設定|限制|之前|出处|出處)"
     , re.I)
+# why: a resident who speaks of ending their life, of killing or hurting someone, or of acute despair needs
+# care and a person, never a figure or the goodbye; checked before every other rule (injection and fraud
+# included). Each pattern names the act or the despair itself, not a topic word: "失业了好绝望，失业金怎么领"
+# is a worried resident with a real question and is answered as one.
+_DISTRESS = re.compile(
+    # self-harm (简体 / 繁體 / 粤语)
+    r"不想活|唔想活|冇(?:得|法)?活|活不下去|活不成了|活唔落去|生无可恋|生無可戀|活着没(?:有)?意思|活著沒(?:有)?意思|"
+    r"(?<![笑吓嚇累烦煩热熱冷饿餓穷窮美])想(?:去)?死|寻死|尋死|求死|去死了|死了算了|死咗算|不如死|唔如死|一死了之|一了百了|"
+    r"自杀|自殺|轻生|輕生|自尽|自盡|自残|自殘|割腕|上吊|烧炭|燒炭|跳楼|跳樓|跳河|跳江|跳海|跳桥|跳橋|"
+    r"(?:喝|吃|食|飲|饮)(?:了|咗)?(?:农药|農藥|安眠药|安眠藥|老鼠药|老鼠藥)|结束(?:自己的?)?生命|結束(?:自己的?)?生命|了结自己|了結自己|"
+    r"不想再活|唔想再活|"
+    # violence against others
+    r"(?:(?:杀|殺|砍|捅|劈)(?:了|咗|死)|(?:弄|整|搞|打)死)(?:他|她|佢|老板|老闆|老细|老細|你|人|全家|他们|他們|佢哋)|"
+    r"(?:杀|殺)(?:人|老板|老闆|老细|老細|全家)|同归于尽|同歸於盡|报复社会|報復社會|"
+    r"(?:放火|纵火|縱火)(?:烧|燒)?|(?:炸|烧|燒)(?:了|咗|掉)(?:公司|工厂|工廠|厂|廠)|要(?:他|她|佢)(?:的|嘅)?命|"
+    # acute distress
+    r"我(?:真的|真係|快|要|已经|已經|实在|實在)?(?:要)?(?:崩溃|崩潰|撑不下去|撐不下去|撐唔落去|撑唔落去|頂唔順|顶唔顺)|"
+    r"走投无路|走投無路"
+)
 # why: a typed "/intent{...}" arrives neutralised as "／intent{...}" (bot.sanitize); it is plain text
 # that means nothing, so the model's guess from its English words must not steer the answer.
 _COMMAND = re.compile(r"^\s*／[A-Za-z_]+(?:\{.*\})?\s*$", re.S)
@@ -93,8 +120,8 @@ _COMMAND = re.compile(r"^\s*／[A-Za-z_]+(?:\{.*\})?\s*$", re.S)
 _OPTION = re.compile(
     r"^\s*(?:(?:我|就|那|那就)?(?:选|選|揀|拣|要|係|是|点|點)?\s*(?:上面|上边|上邊|上面说的|上面說的)?\s*"
     r"(?:选项|選項|option|number|no\.?)?\s*"
-    r"(?:[1-9一二两兩三四五]\s*(?:号|號|个|個)?|[①②③④⑤]|(?:倒数|倒數)?第\s*[1-9一二两兩三四五]\s*(?:个|個|項|项|条|條|号|號|种|種)?|"
-    r"(?:最后|最後|最尾|中间|中間)(?:一|嗰|那)?(?:个|個|项|項|条|條|种|種)?|"
+    r"(?:[1-9一二两兩三四五]\s*(?:号|號|个|個)?|[①②③④⑤]|(?:倒数|倒數)?第\s*(?:十|[1-9一二两兩三四五六七八九])\s*(?:个|個|項|项|条|條|号|號|种|種|件)?|"
+    r"(?:最后|最後|最尾|中间|中間)(?:一|嗰|那)?(?:个|個|项|項|条|條|种|種|件)?|"
     r"(?:option|number|no\.?)\s*[1-9]|(?:the\s+)?(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)"
     r"(?:\s+(?:one|option))?)"
     r"\s*(?:选项|選項|option)?\s*(?:吧|啦|喇|呀|啊|嘅|的|那个|那個|嗰個|个|個|就得|就好|就行|就可以)?\s*[.。．!！]?)\s*$",
@@ -103,7 +130,10 @@ _OPTION = re.compile(
 
 
 def rule_intent(text: str) -> str | None:
-    """Which rule decides ``text``: ``"option"``, ``"injection"``, ``"fraud"`` or None (the model decides)."""
+    """Which rule decides ``text``: ``"distress"``, ``"option"``, ``"injection"``, ``"fraud"`` or None (the model
+    decides). Distress is checked first: a person in danger is answered with care whatever else the text says."""
+    if _DISTRESS.search(text):
+        return "distress"
     if _OPTION.match(text):
         return "option"
     if _INJECTION.search(text):
@@ -119,6 +149,10 @@ class IntentGuard(GraphComponent, IntentClassifier):
 
     * A message whose personal numbers were masked by the channel (``[身份证号]`` …) and that is not
       a topic question becomes ``ask_personal_record``, whose answer warns about personal data.
+    * Self-harm, violence or acute distress (我不想活了, 想死, 跳樓, 我要杀了他 …) becomes ``distress``, before
+      every other rule.
+    * A typed ``/intent{...}`` (neutralised by the channel) is ``nlu_fallback`` and keeps no entity, so nothing
+      it carries reaches a slot.
     * A bare option number becomes ``select_option``.
     * Text that tries to change the bot's role or rules or to dictate its answers becomes ``prompt_injection``.
     * A request to cheat (骗保, 伪造材料, 假证明 …) becomes ``request_fraud``.
@@ -136,6 +170,7 @@ class IntentGuard(GraphComponent, IntentClassifier):
             "option_intent": "select_option",
             "fraud_intent": "request_fraud",
             "injection_intent": "prompt_injection",
+            "distress_intent": "distress",
         }
 
     def __init__(self, config: Dict[str, Any]) -> None:
@@ -155,11 +190,18 @@ class IntentGuard(GraphComponent, IntentClassifier):
         for message in messages:
             text = message.get(TEXT) or ""
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY) or ""
-            if _COMMAND.match(text):
+            rule = rule_intent(text)
+            if rule == "distress":
+                self._set(message, self._config["distress_intent"])
+                continue
+            hygiene = (message.get(METADATA) or {}).get("hygiene") or {}
+            if _COMMAND.match(text) or hygiene.get("neutralised_command"):
                 self._set(message, "nlu_fallback")
                 message.set(INTENT_RANKING_KEY, [], add_to_output=True)
+                # why: the entity extractors still read "上海" out of '／intent{"city":"上海"}'; the slot
+                # mappings would then carry it into the next answer. A typed command fills nothing.
+                message.set(ENTITIES, [], add_to_output=True)
                 continue
-            rule = rule_intent(text)
             if rule is not None:
                 self._set(message, self._config[f"{rule}_intent"])
             elif any(mask in text for mask in MASKS) and not intent.startswith(self._config["topic_prefix"]):

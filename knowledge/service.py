@@ -111,6 +111,7 @@ class KnowledgeService:
         self._index: SearchIndex | None = None
         self._statement_index: SearchIndex | None = None
         self._statement_digits = np.zeros(0, dtype=bool)
+        self._statement_ids: dict[int, Statement] | None = None
         self._numbers: frozenset[str] | None = None
         self._facts_cache: dict[tuple[str, str | None, str | None], list[Fact]] = {}
 
@@ -131,6 +132,7 @@ class KnowledgeService:
             self._snapshot = None
             self._index = None
             self._statement_index = None
+            self._statement_ids = None
             self._numbers = None
             self._facts_cache = {}
 
@@ -354,6 +356,13 @@ class KnowledgeService:
         return self._data().channels.get(channel_id)
 
     # ------------------------------------------------------------ statements
+
+    def statement(self, statement_id: int) -> Statement | None:
+        """The statement with ``statement_id`` (ids are stable for one build of the knowledge base)."""
+        by_id = self._statement_ids
+        if by_id is None:
+            by_id = self._statement_ids = {s.id: s for s in self._data().statements}
+        return by_id.get(int(statement_id))
 
     def statements(self, region: str | None = None, topic: str | None = None) -> list[Statement]:
         """Every statement of the sources in reading order, optionally of one region and/or topic."""

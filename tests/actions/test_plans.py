@@ -79,3 +79,14 @@ def test_low_confidence_subject_the_sources_do_not_cover(service, domain):
     ranking = [{"name": "nlu_fallback", "confidence": 1.0}, {"name": "ask_minimum_wage", "confidence": 0.3}]
     messages, _ = run(ActionClarifyOrSearch(service), tracker("社平工资多少", "nlu_fallback", ranking=ranking), domain)
     assert "现有资料没有提供社会平均工资" in messages[0]["answer"]
+
+
+def test_a_challenge_re_cites_the_statements_of_the_last_answer(service, domain):
+    from actions.verify import ActionVerify
+
+    messages, events = run(ActionAnswerTopic(service), tracker("电子社保卡能拿来干嘛", "ask_social_security_card"), domain)
+    state = next(e["value"] for e in events if e.get("name") == "last_answer")
+    assert state["statement_ids"]
+    messages, _ = run(ActionVerify(service), tracker("出处呢", "verify_source", slots={"last_answer": state}), domain)
+    quoted = service.statement(state["statement_ids"][0]).text
+    assert quoted in messages[0]["answer"]

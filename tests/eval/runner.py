@@ -1,8 +1,10 @@
-"""Run the evaluation set through the REST channel of a running bot and score it.
+"""Run the evaluation sets through the REST channel of a running bot and score them.
 
 ``python -m tests.eval.runner --url http://localhost:5005/webhooks/rest/webhook`` (what ``make eval``
-runs) prints the pass rate per category and writes ``results/eval.json``. The pytest suite calls
-:func:`run` against the bot it starts itself.
+runs) prints the pass rate per category of the question set (``questions.yml``) and of the multi-turn
+conversations (``conversations.yml``: turns passed and whole conversations passed), and writes
+``results/eval.json`` and ``results/conversations.json``. The pytest suite calls :func:`run` against the bot
+it starts itself.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from bot.script import to_simplified
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = Path(__file__).with_name("questions.yml")
+CONVERSATIONS = Path(__file__).with_name("conversations.yml")
+# why: the universal emergency numbers (police 110, ambulance 120) are said to a person in danger; they are
+# the one kind of number the bot may say that no source document needs to carry.
+EMERGENCY_NUMBERS = frozenset({"110", "120"})
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # why: "1. 社保卡" style enumerations and bullet numbering are layout, not facts.
 _ENUMERATION = re.compile(r"(?m)^\s*\d+[.、．)]\s*")
@@ -37,9 +43,15 @@ class Result:
     passed: bool
     problems: list[str] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
+    turns_passed: int = 0
+    turns_total: int = 0
 
 
 def load_questions(path: Path = QUESTIONS) -> list[dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_conversations(path: Path = CONVERSATIONS) -> list[dict]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -95,9 +107,12 @@ def run_case(case: dict, send: Callable[[str, str], list[dict]]) -> Result:
         result.replies.append(text)
         checks = turn if (index == len(turns) - 1 or "must_contain" in turn or "must_not_contain" in turn) else {}
         problems = check_turn(checks, text)
+        result.turns_total += 1
         if problems:
             result.problems += [f"turn {index}: {p}" for p in problems]
             result.passed = False
+        else:
+            result.turns_passed += 1
     return result
 
 
@@ -128,7 +143,11 @@ def summarise(results: list[Result]) -> dict:
         for name, rs in sorted(by_category.items())
     }
     passed = sum(r.passed for r in results)
+    turns_passed, turns_total = sum(r.turns_passed for r in results), sum(r.turns_total for r in results)
     return {
+        "turns_passed": turns_passed,
+        "turns_total": turns_total,
+        "turn_rate": turns_passed / turns_total if turns_total else 0.0,
         "passed": passed,
         "total": len(results),
         "pass_rate": passed / len(results) if results else 0.0,
@@ -142,9 +161,26 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
     for name, row in summary["categories"].items():
         print(f"{name:22} {row['passed']:>7} {row['total']:>6} {row['rate']:>7.1%}", file=out)
     print(f"{'ALL':22} {summary['passed']:>7} {summary['total']:>6} {summary['pass_rate']:>7.1%}", file=out)
+    if summary["turns_total"] > summary["total"]:
+        print(f"{'TURNS':22} {summary['turns_passed']:>7} {summary['turns_total']:>6} {summary['turn_rate']:>7.1%}",
+              file=out)
     for failure in summary["failures"][:40]:
         print(f"  FAIL {failure['id']}: {'; '.join(failure['problems'])}", file=out)
-        print(f"       reply: {failure['replies'][-1][:160]!r}" if failure["replies"] else "", file=out)
+        bad = int(failure["problems"][0].split(":")[0].split()[-1]) if failure["problems"][0].startswith("turn") else -1
+        replies = failure["replies"]
+        print(f"       reply: {replies[bad][:160]!r}" if replies and bad < len(replies) else "", file=out)
+
+
+def invented_numbers(results: list[Result], known: frozenset[str]) -> dict[str, list[str]]:
+    """Per case, the numbers its replies state that the knowledge base cannot say (emergency numbers allowed)."""
+    unknown = {}
+    for result in results:
+        missing = set()
+        for reply in result.replies:
+            missing |= numbers_in(reply) - known - EMERGENCY_NUMBERS
+        if missing:
+            unknown[result.id] = sorted(missing)
+    return unknown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,13 +189,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "results" / "eval.json"))
     parser.add_argument("--min-rate", type=float, default=0.95)
     parser.add_argument("--min-category-rate", type=float, default=0.90)
+    parser.add_argument("--min-conversation-rate", type=float, default=0.95)
+    parser.add_argument("--min-turn-rate", type=float, default=0.99)
+    parser.add_argument("--only", choices=("questions", "conversations"), default=None)
     args = parser.parse_args(argv)
-    summary = summarise(run(args.url))
-    print_summary(summary)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-    worst = min((c["rate"] for c in summary["categories"].values()), default=0.0)
-    return 0 if summary["pass_rate"] >= args.min_rate and worst >= args.min_category_rate else 1
+    ok = True
+    if args.only != "conversations":
+        print("== questions (questions.yml)")
+        summary = summarise(run(args.url))
+        print_summary(summary)
+        _write(Path(args.out), summary)
+        worst = min((c["rate"] for c in summary["categories"].values()), default=0.0)
+        ok = summary["pass_rate"] >= args.min_rate and worst >= args.min_category_rate
+    if args.only != "questions":
+        print("== conversations (conversations.yml): whole conversations, then turns")
+        results = run(args.url, load_conversations())
+        summary = summarise(results)
+        print_summary(summary)
+        from knowledge.service import KnowledgeService  # why: only the CLI needs the knowledge base
+
+        summary["invented_numbers"] = invented_numbers(results, KnowledgeService.from_settings().known_numbers())
+        print(f"invented numbers: {len(summary['invented_numbers'])} conversations {summary['invented_numbers']}")
+        _write(Path(args.out).with_name("conversations.json"), summary)
+        ok = ok and summary["pass_rate"] >= args.min_conversation_rate and summary["turn_rate"] >= args.min_turn_rate
+        ok = ok and not summary["invented_numbers"]
+    return 0 if ok else 1
+
+
+def _write(path: Path, summary: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
