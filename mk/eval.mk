@@ -6,3 +6,7 @@
 eval-real: kb ## score the real resident questions (dev and test) against $$BOT_URL (default :5005 REST)
 	$(PY) -m tests.eval.real_score --url $${BOT_URL:-http://localhost:5005/webhooks/rest/webhook} --split dev --json results/eval_real_dev.json
 	$(PY) -m tests.eval.real_score --url $${BOT_URL:-http://localhost:5005/webhooks/rest/webhook} --split test --json results/eval_real_test.json
+
+.PHONY: eval-real-second
+eval-real-second: kb ## the second, never-inspected collection of real questions (aggregate numbers only)
+	$(PY) -m tests.eval.real_score --url $${BOT_URL:-http://localhost:5005/webhooks/rest/webhook} --split test --file tests/eval/real/second_collection.yml --json results/eval_real_second.json

@@ -15,7 +15,7 @@ GENUINE = [
     for line in (DATA / "guard" / "genuine_messages.txt").read_text(encoding="utf-8").splitlines()
     if line.strip() and not line.startswith("#")
 ]
-REAL_SET = DATA.parent / "eval" / "real" / "questions.yml"
+REAL_SETS = [DATA.parent / "eval" / "real" / name for name in ("questions.yml", "second_collection.yml")]
 
 
 @pytest.mark.parametrize("text", GENUINE)
@@ -24,8 +24,7 @@ def test_genuine_messages_pass_the_guards(text):
 
 
 def test_real_resident_questions_pass_the_guards():
-    if not REAL_SET.is_file():
-        pytest.skip("tests/eval/real/questions.yml not present")
-    entries = yaml.safe_load(REAL_SET.read_text(encoding="utf-8")) or []
+    entries = [e for path in REAL_SETS for e in yaml.safe_load(path.read_text(encoding="utf-8"))]
+    assert len(entries) > 300
     fired = [(e["id"], rule_intent(e["text"])) for e in entries if rule_intent(e["text"]) in ("injection", "fraud")]
     assert fired == []

@@ -219,9 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", dest="json_out", help="write the summary and every row to this file")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--file", type=Path, default=QUESTIONS, help="question file (default: real/questions.yml)")
     args = parser.parse_args(argv)
 
-    rows = run(select(load_questions(), args.split), rest_sender(args.url), known_numbers_from_kb(), args.workers)
+    rows = run(select(load_questions(args.file), args.split), rest_sender(args.url), known_numbers_from_kb(), args.workers)
     summary = summarise(rows)
     print_summary(summary)
     if args.show_failures:

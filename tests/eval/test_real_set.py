@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.eval import real_score
 from tests.eval.real_score import score
@@ -249,3 +250,12 @@ def test_cli_refuses_test_failures_without_reporting(monkeypatch, capsys, tmp_pa
     assert "rows" not in out.read_text(encoding="utf-8")
     real_score.main(["--split", "dev", "--show-failures"])
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_the_second_collection_is_held_out_whole_and_sourced():
+    second = yaml.safe_load((Path(__file__).parent / "real" / "second_collection.yml").read_text(encoding="utf-8"))
+    first = {e["text"] for e in yaml.safe_load((Path(__file__).parent / "real" / "questions.yml").read_text("utf-8"))}
+    assert len(second) >= 100
+    assert all(e["split"] == "test" and e["source"]["url"] for e in second)
+    assert not first & {e["text"] for e in second}
+    assert len({e["id"] for e in second}) == len(second)
