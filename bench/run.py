@@ -644,6 +644,7 @@ def run(settings: Settings) -> dict:  # noqa: C901 - one straight sequence of ph
             details["multi"] = {"note": note, "processes": len(pids.get("rasa", [])) or None}
             if url and _answers(f"{url}/"):
                 sampler.rasa_pid = sampler.action_pid = None
+                sampler.extra_pids = tuple(pid for group in pids.values() for pid in group)
                 logger.info("warming up %s ...", note)
                 asyncio.run(warm_up(Bot(url, None, None, None, "started")))
                 load["cluster"], raw["load_cluster"] = asyncio.run(
@@ -652,6 +653,8 @@ def run(settings: Settings) -> dict:  # noqa: C901 - one straight sequence of ph
                 load["cluster"] = {"error": f"{url} does not answer"}
             else:
                 logger.warning("multi-process load skipped: %s", note)
+            sampler.phase = "cluster stop"
+        sampler.extra_pids = ()
     finally:
         sampler.stop()
 
