@@ -145,6 +145,8 @@ class Sampler:
 
     rasa_pid: int | None = None
     action_pid: int | None = None
+    # why: several Rasa instances and action servers (the multi-process run) count as the bot as well.
+    extra_pids: tuple[int, ...] = ()
     messages: Callable[[], int] = lambda: 0
     interval: float = 2.0
     phase: str = "start"
@@ -164,7 +166,7 @@ class Sampler:
 
     def _bot_pids(self) -> set[int]:
         pids = set()
-        for pid in (self.rasa_pid, self.action_pid):
+        for pid in (self.rasa_pid, self.action_pid, *self.extra_pids):
             if pid:
                 pids |= {pid, *children(pid)}
         return pids
@@ -181,12 +183,12 @@ class Sampler:
     def _run(self) -> None:
         t0 = time.monotonic()
         last = (time.monotonic(), machine_busy_seconds(), *self._cpu())
-        watched = (self.rasa_pid, self.action_pid)
+        watched = (self.rasa_pid, self.action_pid, self.extra_pids)
         while not self._stop.wait(self.interval):
             now = (time.monotonic(), machine_busy_seconds(), *self._cpu())
-            if (self.rasa_pid, self.action_pid) != watched:
+            if (self.rasa_pid, self.action_pid, self.extra_pids) != watched:
                 # why: newly watched servers bring all their CPU time since start; start counting now.
-                watched, last = (self.rasa_pid, self.action_pid), now
+                watched, last = (self.rasa_pid, self.action_pid, self.extra_pids), now
                 continue
             dt = now[0] - last[0]
             # why: a bot process stopped by us moves its time into children_* at once; clamp that jump.

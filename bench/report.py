@@ -148,6 +148,31 @@ def plot_accuracy(bot: dict, baseline: dict, path: Path) -> bool:
 # ------------------------------------------------------------------------------------------ report
 
 
+def _cpu(summary: dict) -> str:
+    cpu = summary.get("cpu_ms_per_message") or {}
+    return " + ".join(f"{_fmt(cpu[k])}" for k in ("rasa", "actions") if k in cpu) or "–"
+
+
+def side_by_side(load: dict, multi: dict) -> list[str]:
+    """One row per load level: one Rasa process against several, throughput, p95 and CPU per message."""
+    single = load.get("single") if isinstance(load.get("single"), list) else []
+    cluster = load.get("cluster") if isinstance(load.get("cluster"), list) else []
+    if not single:
+        return []
+    lines = ["### One Rasa process and several, side by side", "",
+             f"Several: {multi.get('note') or 'not measured'}. CPU ms per message: Rasa + action servers "
+             f"(all instances), over every message of the level; the 1-minute load average at its end "
+             f"says how busy the machine was.", ""]
+    rows = []
+    for s in single:
+        m = next((c for c in cluster if c["mode"] == s["mode"] and c["conversations"] == s["conversations"]), {})
+        rows.append([f"{s['mode']} {s['conversations']}", s["throughput_msg_s"], m.get("throughput_msg_s", "–"),
+                     s["p95_ms"], m.get("p95_ms", "–"), _cpu(s), _cpu(m) if m else "–",
+                     s.get("load_average", "–"), m.get("load_average", "–")])
+    return lines + _table(["level", "msg/s one", "msg/s several", "p95 ms one", "p95 ms several",
+                           "CPU ms/msg one", "CPU ms/msg several", "load one", "load several"], rows)
+
+
 def write_report(results: dict, raw: dict, out_dir: Path) -> Path:
     """Write ``report.md`` and the PNGs into ``out_dir``; returns the report's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,17 +215,19 @@ def write_report(results: dict, raw: dict, out_dir: Path) -> Path:
     nlu = details.get("nlu", {})
     replies = details.get("replies", {})
     lines += ["## NLU and reply latency (one request at a time)", ""]
-    lines += _table(["what", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"], [
-        [f"NLU parse ({nlu.get('mode', '?')})", nlu.get("n"), nlu.get("p50_ms"), nlu.get("p95_ms"),
-         nlu.get("p99_ms"), nlu.get("max_ms")],
-        ["static reply (REST)", *(replies.get("static", {}).get(k) for k in ("n", "p50_ms", "p95_ms", "p99_ms",
-                                                                             "max_ms"))],
-        ["knowledge answer (REST)", *(replies.get("kb", {}).get(k) for k in ("n", "p50_ms", "p95_ms", "p99_ms",
-                                                                             "max_ms"))],
-    ])
+    keys = ("n", "p50_ms", "p95_ms", "p99_ms", "max_ms", "cpu_ms_per_message")
+    rows = [[f"NLU parse ({nlu.get('mode', '?')})", *(nlu.get(k) for k in keys[:-1]), "–"],
+            ["static reply (REST)", *(replies.get("static", {}).get(k) for k in keys)],
+            ["knowledge answer (REST)", *(replies.get("kb", {}).get(k) for k in keys)]]
+    if replies.get("stock_static"):
+        rows.append(["baseline: static reply, stock Rasa (no speed-ups)",
+                     *(replies["stock_static"].get(k) for k in keys)])
+    lines += _table(["what", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "server CPU ms / message"], rows)
     lines += [f"Knowledge / static: p95 ×{_fmt(replies.get('kb_over_static_p95'), 2)}, "
-              f"p50 ×{_fmt(replies.get('kb_over_static_p50'), 2)} (interleaved A-B-B-A in one sequence, each "
-              f"message in a new conversation; replies with a source line: {replies.get('replies_with_source')}).",
+              f"p50 ×{_fmt(replies.get('kb_over_static_p50'), 2)}; knowledge / stock-Rasa static: p95 "
+              f"×{_fmt(replies.get('kb_over_stock_static_p95'), 2)} (interleaved A-B-B-A in one sequence, each "
+              f"message in a new conversation; CPU: Rasa + action server, read from /proc around each "
+              f"request; replies with a source line: {replies.get('replies_with_source')}).",
               ""]
     if plot_cdf({"NLU parse": raw.get("nlu", []), **(raw.get("replies") or {})}, out_dir / "latency.png",
                 "Latency, one request at a time"):
@@ -214,6 +241,7 @@ def write_report(results: dict, raw: dict, out_dir: Path) -> Path:
               "new sender ids.", ""]
     if details.get("load_notes"):
         lines += [f"Note: {details['load_notes']}.", ""]
+    lines += side_by_side(load, details.get("multi", {}))
     for name, rows in load.items():
         if not isinstance(rows, list):
             lines += [f"{name}: {rows}", ""]

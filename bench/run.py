@@ -12,18 +12,24 @@ disturb each other):
 5. warm-up, then resident memory of both servers;
 6. NLU parse latency over every evaluation turn (``/model/parse``; in-process when the API is off);
 7. static vs knowledge-base reply latency, interleaved A-B-B-A in one sequence so machine noise hits
-   both alike, and the ratio of their p95s;
+   both alike, and the ratio of their p95s; beside them, as the baseline, the static reply of stock
+   Rasa (plain ``rasa run``, no bot.speedups, same model); and the servers' CPU ms per reply of each;
 8. the evaluation set over REST and the BM25-passage baseline on the same questions;
 9. load: 1 / 10 / 20 / 50 closed-loop conversations, then 20 conversations paced at 30 messages/s,
-   also against the cluster (``BENCH_CLUSTER_URL``, or nginx found on localhost:5005);
+   with the CPU ms per message of the Rasa and action servers at each level;
 10. WeChat-path latency (``bench/wechat_latency.py``);
-11. messages until 10,000 have been sent since warm-up, then resident memory again (leaks).
+11. messages until 10,000 have been sent since warm-up, then resident memory again (leaks);
+12. after the single bot has stopped, the same load levels against several Rasa processes: the
+   cluster at ``BENCH_CLUSTER_URL`` (or nginx found on localhost:5005), else a private one on free
+   ports (``BENCH_PROCESSES``, default ``RASA_PROCESSES`` / one per core as ``make run``) when
+   PostgreSQL, Redis and nginx answer; the report puts one and several side by side.
 
 A background sampler records memory, CPU use of the bot, of the benchmark and of everything else on
 the machine, and the load average, so the report says how noisy each phase was.
 Environment knobs (each also a flag; see ``--help``): BENCH_URL, BENCH_API_TOKEN, BENCH_ACTION_URL,
 BENCH_CLUSTER_URL, BENCH_START, BENCH_MODEL, BENCH_QUICK, BENCH_SKIP_TRAIN, BENCH_SKIP_CROSSVAL,
-BENCH_LEVELS, BENCH_LOAD_SECONDS, BENCH_PAIRS, BENCH_MESSAGES, BENCH_RATE, BENCH_SPEEDUPS.
+BENCH_LEVELS, BENCH_LOAD_SECONDS, BENCH_PAIRS, BENCH_MESSAGES, BENCH_RATE, BENCH_SPEEDUPS, BENCH_STOCK,
+BENCH_PROCESSES.
 """
 
 from __future__ import annotations
@@ -100,6 +106,8 @@ class Settings:
     pairs: int = 150
     messages: int = 10_000
     rate: float = 30.0
+    stock_baseline: bool = True
+    processes: int | None = None
     out: Path = OUT
     results: Path = RESULTS
 
@@ -127,6 +135,11 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--pairs", type=int, default=int(env("BENCH_PAIRS", 0) or 0))
     parser.add_argument("--messages", type=int, default=int(env("BENCH_MESSAGES", 0) or 0))
     parser.add_argument("--rate", type=float, default=float(env("BENCH_RATE", 30)))
+    parser.add_argument("--no-stock", dest="stock_baseline", action="store_false",
+                        default=env("BENCH_STOCK", "1").strip().lower() not in ("0", "false", "no", "off"),
+                        help="skip the stock-Rasa static-reply baseline (BENCH_STOCK=0)")
+    parser.add_argument("--processes", type=int, default=int(env("BENCH_PROCESSES", 0) or 0),
+                        help="Rasa processes of the multi-process run (default: RASA_PROCESSES / auto; 1 skips it)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -145,6 +158,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         pairs=args.pairs or (40 if args.quick else 150),
         messages=args.messages or (1_000 if args.quick else 10_000),
         rate=args.rate,
+        stock_baseline=args.stock_baseline,
+        processes=args.processes or None,
         out=args.out,
         results=args.results,
     )
@@ -163,6 +178,9 @@ class Bot:
     action_pid: int | None
     origin: str  # "started" | "running"
     model: str | None = None
+    # why: CPU per message counts every process of a kind (several Rasa instances in a cluster).
+    cpu_pids: dict[str, list[int]] = field(default_factory=dict)
+    action_url: str | None = None
 
     @property
     def rest_url(self) -> str:
@@ -216,7 +234,8 @@ def bot_under_test(settings: Settings) -> Iterator[Bot]:
                 logger.warning("%s is not served by a local Rasa process; its memory is not measured", candidate)
                 rasa_pid = action_pid = None
             logger.info("benchmarking the running bot at %s", candidate)
-            yield Bot(candidate, settings.api_token, rasa_pid, action_pid, "running", settings.model)
+            yield Bot(candidate, settings.api_token, rasa_pid, action_pid, "running", settings.model,
+                      _pids(rasa=rasa_pid, actions=action_pid), settings.action_url)
             return
         if not settings.cluster_url:
             # why: `make run-cluster` puts nginx on :5005; measure it as the cluster, and a private
@@ -244,10 +263,99 @@ def bot_under_test(settings: Settings) -> Iterator[Bot]:
             service.start()
         wait_ready(services, timeout=300)
         yield Bot(f"http://127.0.0.1:{rasa_port}", token, services[1].process.pid, services[0].process.pid,
-                  "started", model)
+                  "started", model, _pids(rasa=services[1].process.pid, actions=services[0].process.pid),
+                  f"http://127.0.0.1:{action_port}")
     finally:
         stop_all(services)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pids(**by_kind: int | None) -> dict[str, list[int]]:
+    return {kind: [pid] for kind, pid in by_kind.items() if pid}
+
+
+def cpu_by_kind(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each kind of process (``rasa``, ``actions``), children included."""
+    return {kind: sum(procs.cpu_seconds(pid) for pid in group) for kind, group in pids.items()}
+
+
+def cpu_ms_per_message(before: dict[str, float], after: dict[str, float], messages: int) -> dict[str, float]:
+    return {kind: round((after[kind] - before[kind]) * 1000 / messages, 2) for kind in before
+            if kind in after} if messages else {}
+
+
+@contextmanager
+def stock_rasa(settings: Settings, bot: Bot) -> Iterator[Bot | None]:
+    """Plain ``rasa run`` (no bot.speedups) with the same model, for the static-reply baseline.
+
+    why: the knowledge-answer target is relative to a static reply; measuring that reply on stock Rasa
+    as well shows what our own layers (channels, speed-ups) add or save. It shares ``bot``'s action
+    server (a static reply never calls it). Yields None for a running bot whose model is unknown.
+    """
+    model = bot.model or (None if bot.origin == "running" else newest_model())
+    if not model or not settings.stock_baseline:
+        yield None
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stock-"))
+    port = free_port()
+    action_port = _port(bot.action_url) if bot.action_url else free_port()
+    service = bot_services(model, rasa_port=port, action_port=action_port, tracker_db=str(tmp / "tracker.db"),
+                           log_dir=settings.out / "logs", extra_env={"RASA_SPEEDUPS": "0"})[1]
+    argv = list(service.argv)
+    service.argv = [str(Path(sys.executable).with_name("rasa")), *argv[argv.index("run"):]]
+    service.name, service.log_path = "stock rasa", settings.out / "logs" / "rasa-stock.log"
+    logger.info("starting stock Rasa (no speed-ups, model %s) on :%d for the static baseline", Path(model).name,
+                port)
+    try:
+        service.start()
+        wait_ready([service], timeout=300)
+        yield Bot(f"http://127.0.0.1:{port}", None, service.process.pid, None, "started", model,
+                  _pids(rasa=service.process.pid))
+    finally:
+        stop_all([service])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def cluster_under_test(settings: Settings, model: str | None) -> Iterator[tuple[str | None, dict, str]]:
+    """The several-process layout: ``(base URL, pids by kind, note)``; URL None when it cannot run.
+
+    ``BENCH_CLUSTER_URL`` (or nginx on :5005) is used as it is (its processes' CPU is not counted);
+    otherwise, with ``BENCH_PROCESSES`` (default: ``RASA_PROCESSES`` / auto, as ``make run``) above 1 and
+    PostgreSQL, Redis and nginx at hand, a private cluster on free ports in its own database.
+    """
+    if settings.cluster_url:
+        yield settings.cluster_url, {}, f"the cluster at {settings.cluster_url}"
+        return
+    from bot import cluster
+
+    processes = settings.processes or cluster.wanted_processes()
+    if processes < 2:
+        yield None, {}, f"{processes} process wanted (BENCH_PROCESSES / RASA_PROCESSES; {os.cpu_count()} cores)"
+        return
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    base = cluster.plan_from_env(model or newest_model())
+    database = base.db_url().set(database="renshe_bench").render_as_string(hide_password=False)
+    plan = cluster.ClusterPlan(
+        model=base.model, database_url=database, redis_url=base.redis_url, key_prefix="renshebench",
+        public_port=free_port(), listen="127.0.0.1", rasa_ports=tuple(free_port() for _ in range(processes)),
+        action_ports=(free_port(), free_port()), action_lb_port=free_port(), run_dir=run_dir, nginx=base.nginx)
+    missing = cluster.shared_stores_missing(plan)
+    if missing:
+        yield None, {}, f"no multi-process run: {missing}"
+        return
+    group = cluster.Cluster(plan)
+    logger.info("starting a private cluster: %d Rasa processes, 2 action servers, nginx on :%d", processes,
+                plan.public_port)
+    try:
+        group.prepare()
+        group.start()
+        pids = {"rasa": [s.process.pid for s in group.services if s.name.startswith("rasa-")],
+                "actions": [s.process.pid for s in group.services if s.name.startswith("actions-")]}
+        yield plan.public_url, pids, f"{processes} Rasa processes + 2 action servers behind nginx, PostgreSQL + Redis"
+    finally:
+        group.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------- measurements
@@ -342,30 +450,47 @@ async def _nlu_in_process(model: str, texts: list[str]) -> tuple[dict, list[floa
     return {"mode": f"in-process {Path(model).name}", **_ms(latencies)}, latencies
 
 
-async def measure_static_vs_kb(bot: Bot, pairs: int) -> tuple[dict, dict[str, list[float]]]:
-    """Static and knowledge replies interleaved A-B-B-A, one at a time, each in a new conversation."""
+def _ratio(samples: dict[str, list[float]], top: str, bottom: str, q: int) -> float | None:
+    if not samples.get(top) or not samples.get(bottom):
+        return None
+    return round(percentile(samples[top], q) / percentile(samples[bottom], q), 2)
+
+
+async def measure_static_vs_kb(bot: Bot, pairs: int, stock: Bot | None = None) -> tuple[dict, dict[str, list[float]]]:
+    """Static and knowledge replies (and the stock-Rasa static reply) interleaved, one at a time, each in a
+    new conversation; latency and the CPU milliseconds each kind cost the servers."""
     kb = kb_questions()
-    samples: dict[str, list[float]] = {"static": [], "kb": []}
-    with_source = {"static": 0, "kb": 0}
+    targets = {"static": bot, "kb": bot, **({"stock_static": stock} if stock else {})}
+    samples: dict[str, list[float]] = {kind: [] for kind in targets}
+    cpu_ms: dict[str, float] = {kind: 0.0 for kind in targets}
+    with_source = {kind: 0 for kind in targets}
     errors = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         for i in range(pairs):
-            # why: A-B-B-A ordering cancels a linear drift (e.g. other work starting) between the kinds.
-            order = ("static", "kb") if i % 2 == 0 else ("kb", "static")
+            # why: A-B-B-A ordering (a rotation with three kinds) cancels a linear drift between the kinds.
+            kinds = list(targets)
+            order = kinds if i % 2 == 0 else kinds[::-1]
             for kind in order:
-                text = STATIC_MESSAGES[i % len(STATIC_MESSAGES)] if kind == "static" else kb[i % len(kb)]
+                target = targets[kind]
+                text = kb[i % len(kb)] if kind == "kb" else STATIC_MESSAGES[i % len(STATIC_MESSAGES)]
+                before = cpu_by_kind(target.cpu_pids)
                 t0 = time.perf_counter()
-                ok, _, body = await post_message(session, bot.rest_url, f"bench-pair-{uuid.uuid4().hex}", text)
+                ok, _, body = await post_message(session, target.rest_url, f"bench-pair-{uuid.uuid4().hex}", text)
                 elapsed = (time.perf_counter() - t0) * 1000
                 if not ok:
                     errors += 1
                     continue
+                # why: one request at a time, so the servers' CPU in between is this reply's (10 ms ticks,
+                # unbiased over many replies).
+                cpu_ms[kind] += sum(cpu_ms_per_message(before, cpu_by_kind(target.cpu_pids), 1).values())
                 samples[kind].append(elapsed)
                 with_source[kind] += any("来源：《" in (m.get("text") or "") for m in body or [])
-    static, kb_ = _ms(samples["static"]), _ms(samples["kb"])
-    ratio95 = round(kb_["p95_ms"] / static["p95_ms"], 2) if samples["static"] and samples["kb"] else None
-    ratio50 = round(kb_["p50_ms"] / static["p50_ms"], 2) if samples["static"] and samples["kb"] else None
-    return {"static": static, "kb": kb_, "kb_over_static_p95": ratio95, "kb_over_static_p50": ratio50,
+    out = {kind: {**_ms(values), "cpu_ms_per_message": round(cpu_ms[kind] / len(values), 1) if values else None}
+           for kind, values in samples.items()}
+    return {**out, "kb_over_static_p95": _ratio(samples, "kb", "static", 95),
+            "kb_over_static_p50": _ratio(samples, "kb", "static", 50),
+            "kb_over_stock_static_p95": _ratio(samples, "kb", "stock_static", 95),
+            "static_over_stock_static_p95": _ratio(samples, "static", "stock_static", 95),
             "replies_with_source": with_source, "errors": errors}, samples
 
 
@@ -383,23 +508,26 @@ def measure_baseline() -> dict:
     return {k: summary[k] for k in ("passed", "total", "pass_rate", "categories")}
 
 
-async def measure_load(rest_url: str, settings: Settings, label: str,
-                       sampler: procs.Sampler) -> tuple[list[dict], dict[str, list[float]]]:
-    """Closed-loop levels, then the paced level at 20 conversations."""
+async def measure_load(rest_url: str, settings: Settings, label: str, sampler: procs.Sampler,
+                       pids: dict[str, list[int]] | None = None) -> tuple[list[dict], dict[str, list[float]]]:
+    """Closed-loop levels, then the paced level at 20 conversations; with ``pids``, the CPU milliseconds
+    per message of each kind of process (over every message of the level, warm-up included)."""
     scripts = conversation_scripts()
     summaries, raw = [], {}
-    for level in settings.levels:
-        sampler.phase = f"load {label} c={level}"
-        logger.info("load %s: %d conversations for %.0f s", label, level, settings.load_seconds)
-        result = await run_level(rest_url, level, settings.load_seconds, scripts)
-        summaries.append(result.summary())
-        raw[f"closed-{level}"] = result.latencies_ms
-        await asyncio.sleep(2)
-    sampler.phase = f"load {label} paced"
-    logger.info("load %s: 20 conversations paced at %.0f msg/s", label, settings.rate)
-    result = await run_level(rest_url, 20, settings.load_seconds, scripts, rate=settings.rate)
-    summaries.append(result.summary())
-    raw["paced-20"] = result.latencies_ms
+    levels = [(level, None) for level in settings.levels] + [(20, settings.rate)]
+    for level, rate in levels:
+        sampler.phase = f"load {label} " + (f"c={level}" if rate is None else "paced")
+        logger.info("load %s: %d conversations for %.0f s%s", label, level, settings.load_seconds,
+                    f", paced at {rate:.0f} msg/s" if rate else "")
+        sent, before = Counter.sent, cpu_by_kind(pids or {})
+        result = await run_level(rest_url, level, settings.load_seconds, scripts, rate=rate)
+        summary = result.summary()
+        summary["cpu_ms_per_message"] = cpu_ms_per_message(before, cpu_by_kind(pids or {}), Counter.sent - sent)
+        summary["load_average"] = procs.load_average()[0]
+        summaries.append(summary)
+        raw["paced-20" if rate else f"closed-{level}"] = result.latencies_ms
+        if rate is None:
+            await asyncio.sleep(2)
     return summaries, raw
 
 
@@ -483,20 +611,16 @@ def run(settings: Settings) -> dict:  # noqa: C901 - one straight sequence of ph
             logger.info("NLU parse latency ...")
             details["nlu"], raw["nlu"] = asyncio.run(measure_nlu(bot, eval_texts()))
             sampler.phase = "static-vs-kb"
-            logger.info("static vs knowledge-base replies (%d pairs) ...", settings.pairs)
-            details["replies"], raw["replies"] = asyncio.run(measure_static_vs_kb(bot, settings.pairs))
+            with stock_rasa(settings, bot) as stock:
+                logger.info("static vs knowledge-base replies%s (%d rounds) ...",
+                            " vs stock Rasa's static reply" if stock else "", settings.pairs)
+                details["replies"], raw["replies"] = asyncio.run(measure_static_vs_kb(bot, settings.pairs, stock))
             sampler.phase = "eval"
             logger.info("evaluation set over REST ...")
             details["eval"] = measure_eval(bot)
             load: dict = {}
-            load["single"], raw["load_single"] = asyncio.run(measure_load(bot.rest_url, settings, "single", sampler))
-            if settings.cluster_url:
-                cluster_rest = f"{settings.cluster_url}/webhooks/rest/webhook"
-                if _answers(f"{settings.cluster_url}/"):
-                    load["cluster"], raw["load_cluster"] = asyncio.run(
-                        measure_load(cluster_rest, settings, "cluster", sampler))
-                else:
-                    load["cluster"] = {"error": f"{settings.cluster_url} does not answer"}
+            load["single"], raw["load_single"] = asyncio.run(
+                measure_load(bot.rest_url, settings, "single", sampler, bot.cpu_pids))
             details["load"] = load
             sampler.phase = "wechat"
             logger.info("WeChat path ...")
@@ -514,10 +638,29 @@ def run(settings: Settings) -> dict:  # noqa: C901 - one straight sequence of ph
                                "actions_mb": procs.rss_mb(bot.action_pid) if bot.action_pid else None}
             details["memory"] = memory
             sampler.phase = "stop"
+        # why: after the single bot has stopped, so the two layouts never compete for the cores.
+        sampler.phase = "cluster start"
+        with cluster_under_test(settings, bot.model) as (url, pids, note):
+            details["multi"] = {"note": note, "processes": len(pids.get("rasa", [])) or None}
+            if url and _answers(f"{url}/"):
+                sampler.rasa_pid = sampler.action_pid = None
+                sampler.extra_pids = tuple(pid for group in pids.values() for pid in group)
+                logger.info("warming up %s ...", note)
+                asyncio.run(warm_up(Bot(url, None, None, None, "started")))
+                load["cluster"], raw["load_cluster"] = asyncio.run(
+                    measure_load(f"{url}/webhooks/rest/webhook", settings, "cluster", sampler, pids))
+            elif url:
+                load["cluster"] = {"error": f"{url} does not answer"}
+            else:
+                logger.warning("multi-process load skipped: %s", note)
+            sampler.phase = "cluster stop"
+        sampler.extra_pids = ()
     finally:
         sampler.stop()
 
     single = details.get("load", {}).get("single", [])
+    multi = details.get("load", {}).get("cluster", [])
+    multi = multi if isinstance(multi, list) else []
     closed20, paced20 = _level(single, "closed", 20), _level(single, "paced", 20)
     memory = details.get("memory", {})
     replies = details.get("replies", {})
@@ -529,6 +672,18 @@ def run(settings: Settings) -> dict:  # noqa: C901 - one straight sequence of ph
         "kb_p50_ms": replies.get("kb", {}).get("p50_ms"),
         "kb_p95_ms": replies.get("kb", {}).get("p95_ms"),
         "kb_over_static_p95": replies.get("kb_over_static_p95"),
+        "stock_static_p95_ms": replies.get("stock_static", {}).get("p95_ms"),
+        "kb_over_stock_static_p95": replies.get("kb_over_stock_static_p95"),
+        "cpu_ms_static": replies.get("static", {}).get("cpu_ms_per_message"),
+        "cpu_ms_kb": replies.get("kb", {}).get("cpu_ms_per_message"),
+        "cpu_ms_stock_static": replies.get("stock_static", {}).get("cpu_ms_per_message"),
+        "cpu_ms_rasa_at_20": closed20.get("cpu_ms_per_message", {}).get("rasa"),
+        "cpu_ms_actions_at_20": closed20.get("cpu_ms_per_message", {}).get("actions"),
+        "multi_processes": details.get("multi", {}).get("processes"),
+        "throughput_msg_s_multi": _level(multi, "closed", 20).get("throughput_msg_s"),
+        "p95_ms_at_20_multi": _level(multi, "paced", 20).get("p95_ms"),
+        "max_throughput_msg_s_multi": max((s["throughput_msg_s"] for s in multi if s["mode"] == "closed"),
+                                          default=None),
         "throughput_msg_s": closed20.get("throughput_msg_s"),
         "p95_ms_at_20": paced20.get("p95_ms"),
         "p95_ms_at_20_closed": closed20.get("p95_ms"),
@@ -554,7 +709,8 @@ def run(settings: Settings) -> dict:  # noqa: C901 - one straight sequence of ph
         "commit": git_commit(),
         "settings": {"levels": settings.levels, "load_seconds": settings.load_seconds, "pairs": settings.pairs,
                      "messages": settings.messages, "rate": settings.rate, "skip_train": settings.skip_train,
-                     "speedups": settings.speedups},
+                     "speedups": settings.speedups, "stock_baseline": settings.stock_baseline,
+                     "processes": settings.processes},
     }
     results["details"] = details
     settings.results.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,21 @@ pool, so a new TCP connection -- for every call to the action server. :func:`ins
 ``EndpointConfig.session`` hand out one long-lived session per endpoint settings and event loop, whose
 ``async with`` does not close it, so calls reuse keep-alive connections. Headers, authentication and
 the timeout are the same as Rasa's.
+
+Third: TensorFlow without TensorFlow. Rasa 3.6.21 imports TensorFlow at start-up even when no component
+of the model uses it (``rasa/__main__.py`` imports ``rasa.utils.tensorflow.environment``;
+``rasa.core.agent`` -> ``rasa.nlu.extractors.extractor`` -> ``rasa.utils.train_utils`` ->
+``rasa.utils.tensorflow.callback``, which subclasses ``tf.keras.callbacks.Callback``; the default recipe
+imports DIET and TED): about 420 MB of memory and 8-15 s of start-up. :func:`stub_tensorflow` checks the
+model's prediction graph (``metadata.json`` in the archive): when every node's class is in
+:data:`TF_FREE_COMPONENTS`, it serves ``tensorflow`` (and ``keras``, ``tensorflow_hub``,
+``tensorflow_text``, ``tensorflow_addons``) from an inert stand-in whose every attribute is a
+placeholder class, so those imports and class definitions succeed and nothing of TensorFlow is loaded;
+and it makes ``rasa.engine.loader.load_predict_graph_runner`` refuse a model that needs TensorFlow (a
+model swapped in later through the HTTP API), instead of running it on the stand-in. A model with a
+TensorFlow component (DIET, TED, ResponseSelector, ...) gets the real TensorFlow. ``RASA_STUB_TENSORFLOW=0``
+turns this off. Unnecessary with a Rasa that imports TensorFlow lazily (Rasa Pro 3.8+ / Rasa 4 moved to
+lazy component imports; Rasa Open Source 3.6 does not).
 """
 
 from __future__ import annotations
@@ -110,6 +125,137 @@ def _share_endpoint_sessions() -> None:
     EndpointConfig.session = session  # type: ignore[method-assign]
 
 
+# why: the classes of this bot's prediction graph, none of which runs TensorFlow (bot.* import no TensorFlow).
+TF_FREE_COMPONENTS = frozenset({
+    "bot.components.IntentGuard",
+    "bot.intent_classifier.LinearIntentClassifier",
+    "bot.topic_features.TopicFeaturizer",
+    "rasa.core.policies.ensemble.DefaultPolicyPredictionEnsemble",
+    "rasa.core.policies.memoization.MemoizationPolicy",
+    "rasa.core.policies.memoization.AugmentedMemoizationPolicy",
+    "rasa.core.policies.rule_policy.RulePolicy",
+    "rasa.graph_components.converters.nlu_message_converter.NLUMessageConverter",
+    "rasa.graph_components.providers.domain_provider.DomainProvider",
+    "rasa.graph_components.providers.rule_only_provider.RuleOnlyDataProvider",
+    "rasa.nlu.classifiers.fallback_classifier.FallbackClassifier",
+    "rasa.nlu.classifiers.regex_message_handler.RegexMessageHandler",
+    "rasa.nlu.extractors.entity_synonyms.EntitySynonymMapper",
+    "rasa.nlu.extractors.regex_entity_extractor.RegexEntityExtractor",
+    "rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer.CountVectorsFeaturizer",
+    "rasa.nlu.featurizers.sparse_featurizer.regex_featurizer.RegexFeaturizer",
+    "rasa.nlu.tokenizers.jieba_tokenizer.JiebaTokenizer",
+})
+_STUBBED = ("tensorflow", "tensorflow_hub", "tensorflow_text", "tensorflow_addons", "keras")
+
+
+def graph_classes(model: str) -> set[str] | None:
+    """The classes of a model archive's prediction graph; None when it cannot be read."""
+    import json
+    import tarfile
+
+    try:
+        with tarfile.open(model, "r:gz") as archive:
+            member = next(m for m in archive.getmembers() if m.name.lstrip("/") == "metadata.json")
+            metadata = json.load(archive.extractfile(member))
+        return {node["uses"] for node in metadata["predict_schema"]["nodes"].values()}
+    except (OSError, StopIteration, KeyError, TypeError, ValueError, tarfile.TarError):
+        return None
+
+
+class _Placeholder(type):
+    """Every attribute, call, subscript or union of a placeholder class is a placeholder class again."""
+
+    def __getattr__(cls, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Inert
+
+    def __call__(cls, *args, **kwargs):
+        if cls is _Inert and len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]  # a decorator (``@tf.function``) leaves the function as it is
+        return _Inert
+
+    def __getitem__(cls, item):
+        return _Inert
+
+    def __or__(cls, other):
+        return _Inert
+
+    __ror__ = __or__
+
+
+class _Inert(metaclass=_Placeholder):
+    """Stand-in for any TensorFlow class or value; subclassable, never does anything."""
+
+
+def _stub_finder():
+    import importlib.abc
+    import importlib.machinery
+    import types
+
+    class _Module(types.ModuleType):
+        def __getattr__(self, name: str):
+            if name.startswith("__") and name.endswith("__"):
+                raise AttributeError(name)
+            return _Inert
+
+    class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in _STUBBED:
+                return importlib.machinery.ModuleSpec(name, self, is_package=True)
+            return None
+
+        def create_module(self, spec):
+            module = _Module(spec.name)
+            module.__path__ = []
+            module.__version__ = "2.12.0"  # the pinned version (constraints.txt), for version checks
+            module.__rasa_stub__ = True
+            return module
+
+        def exec_module(self, module) -> None:
+            return None
+
+    return Finder()
+
+
+def stub_tensorflow(model: str | None) -> bool:
+    """Serve an inert TensorFlow when ``model`` needs none (module docstring); True when installed."""
+    if os.environ.get("RASA_STUB_TENSORFLOW", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if any(name.split(".")[0] in _STUBBED for name in sys.modules):
+        return False  # too late: the real one is loaded
+    classes = graph_classes(model) if model else None
+    if not classes or not classes <= TF_FREE_COMPONENTS:
+        logger.info("speedups: TensorFlow loaded (model components: %s)",
+                    ", ".join(sorted((classes or set()) - TF_FREE_COMPONENTS)) or "unknown")
+        return False
+    sys.meta_path.insert(0, _stub_finder())
+    import rasa.engine.loader as loader
+
+    original = loader.load_predict_graph_runner
+
+    def load_predict_graph_runner(storage_path, model_archive_path, *args, **kwargs):
+        needed = graph_classes(str(model_archive_path))
+        if needed is None or not needed <= TF_FREE_COMPONENTS:
+            raise RuntimeError(f"{model_archive_path} needs TensorFlow, which this server did not load "
+                               f"(components: {sorted((needed or set()) - TF_FREE_COMPONENTS)}); restart it "
+                               f"with this model, or with RASA_STUB_TENSORFLOW=0")
+        return original(storage_path, model_archive_path, *args, **kwargs)
+
+    loader.load_predict_graph_runner = load_predict_graph_runner
+    logger.info("speedups: TensorFlow not loaded (no component of %s uses it)", os.path.basename(model))
+    return True
+
+
+def _model_argument(argv: List[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg in ("--model", "-m") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def enabled() -> bool:
     """False when ``RASA_SPEEDUPS`` is 0 / false / no / off."""
     return os.environ.get("RASA_SPEEDUPS", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -128,6 +274,8 @@ def rasa_command() -> List[str]:
 
 def main() -> int:
     """``rasa`` with the speed-ups installed: ``python -m bot.speedups run --model ...``."""
+    # why: before anything imports Rasa's TensorFlow-importing modules.
+    stub_tensorflow(_model_argument(sys.argv[1:]))
     install()
     from rasa.__main__ import main as rasa_main
 

@@ -4,7 +4,9 @@
 # Knobs: BENCH_QUICK=1 (a few minutes: no training, 10 s levels, 1,000 messages), BENCH_SKIP_TRAIN=1,
 # BENCH_SKIP_CROSSVAL=1, BENCH_URL, BENCH_CLUSTER_URL, BENCH_START=1, BENCH_LEVELS, BENCH_LOAD_SECONDS,
 # BENCH_PAIRS, BENCH_MESSAGES, BENCH_RATE, RASA_SPEEDUPS=0 (private Rasa without bot.speedups, for a
-# before/after comparison; see bench/run.py). Never part of `make test`.
+# before/after comparison; see bench/run.py), BENCH_STOCK=0 (no stock-Rasa static baseline),
+# BENCH_PROCESSES=N (Rasa processes of the multi-process run; 1 skips it). Never part of `make test`.
+# One run reports one Rasa process and several side by side, and CPU ms per message (bench/README.md).
 
 .PHONY: bench
 bench: kb train ## measure latency, load, memory, training time, accuracy -> bench/results.json + bench/out/report.md
