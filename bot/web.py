@@ -9,7 +9,8 @@ Routes:
   ``GET /config.js`` sets ``window.RensheWidgetConfig`` for the demo page from ``--socket-url``.
 * ``GET /healthz`` ``{"status": "ok"}``.
 * ``POST /api/feedback`` a 👍/👎 on an answer; ``POST /api/handoff`` a leave-a-message request
-  (stored by :mod:`bot.feedback`, masked, contact encrypted, consent required).
+  (stored by :mod:`bot.feedback`, masked, contact encrypted, consent required); ``POST /api/replies``
+  the staff replies from the console's hand-off queue that the conversation has not shown yet.
 
 The API takes only ``application/json`` objects of at most ``MAX_BODY`` bytes, answers errors as
 ``{"ok": false, "error": ..., "field": ...}``, is rate-limited per client address, and allows
@@ -268,6 +269,18 @@ async def post_handoff(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "id": record.id, "contact": record.contact_masked}, status=201)
 
 
+async def post_replies(request: web.Request) -> web.Response:
+    """Staff replies from the hand-off queue that this conversation has not shown yet (then marked shown)."""
+    data = await _json_object(request)
+    store: AppStore = request.app[STORE]
+    replies = await _call_store(
+        store.take_staff_replies, session_id=_field(data, "session_id", str, required=True, max_len=64)
+    )
+    return web.json_response(
+        {"ok": True, "replies": [{"id": r.id, "text": r.text, "at": r.created_at.isoformat()} for r in replies]}
+    )
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -312,7 +325,11 @@ def create_app(settings: WebSettings | None = None, store: AppStore | None = Non
     app.router.add_get("/config.js", config_js)
     for url, (path, content_type) in ASSETS.items():
         app.router.add_get(url, _asset(path, content_type))
-    for url, handler in (("/api/feedback", post_feedback), ("/api/handoff", post_handoff)):
+    for url, handler in (
+        ("/api/feedback", post_feedback),
+        ("/api/handoff", post_handoff),
+        ("/api/replies", post_replies),
+    ):
         app.router.add_post(url, handler)
         app.router.add_route("OPTIONS", url, handler)  # answered by api_guard
     return app

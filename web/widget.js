@@ -472,18 +472,21 @@
     }
     var fromBot = item.from === 'bot';
     var wrap = el('div', {
-      className: 'rw-msg ' + (fromBot ? 'rw-msg-bot' : 'rw-msg-user') + (item.kind === 'welcome' ? ' rw-msg-welcome' : ''),
+      className: 'rw-msg ' + (fromBot ? 'rw-msg-bot' : 'rw-msg-user') + (item.kind === 'welcome' ? ' rw-msg-welcome' : '') +
+        (item.kind === 'staff' ? ' rw-msg-staff' : ''),
       'data-id': item.id
     });
     var bubble = el('div', { className: 'rw-bubble' }, [
       el('span', { className: 'rw-sr-only', text: fromBot ? '小助手说：' : '我说：' })
     ]);
+    // why: a person answered, not the bot; the resident must be able to tell them apart.
+    if (item.kind === 'staff') { bubble.appendChild(el('p', { className: 'rw-staff-label', text: '工作人员回复' })); }
     if (fromBot) { renderText(bubble, item.text); } else { bubble.appendChild(el('p', { text: item.text })); }
     wrap.appendChild(bubble);
     if (fromBot && item.buttons && item.buttons.length) { wrap.appendChild(renderButtons(item)); }
     var meta = metaLine(item, fromBot ? '小助手' : '我');
     wrap.appendChild(meta);
-    if (fromBot && item.kind !== 'welcome' && item.text) { renderFeedback(item, meta, wrap); }
+    if (fromBot && item.kind !== 'welcome' && item.kind !== 'staff' && item.text) { renderFeedback(item, meta, wrap); }
     return wrap;
   }
 
@@ -779,15 +782,29 @@
       }
       state.everConnected = true;
       setStatus('online');
+      fetchStaffReplies();
     });
     socket.on('connect_error', function () { setStatus('offline'); });
     socket.on('disconnect', function () { setStatus('offline'); });
     socket.on('bot_uttered', onBotMessage);
   }
 
+  // Staff replies written while the resident was away (the hand-off queue keeps them in the app DB).
+  function fetchStaffReplies() {
+    postJSON('/api/replies', { session_id: state.sessionId }).then(function (data) {
+      (Array.isArray(data.replies) ? data.replies : []).forEach(function (r) {
+        if (r && typeof r.text === 'string' && r.text) { addItem({ from: 'bot', kind: 'staff', text: r.text.slice(0, 2000) }); }
+      });
+    }, function () { /* why: the website API may be absent on an embedding site; the chat still works. */ });
+  }
+
   function onBotMessage(data) {
     if (!data || typeof data !== 'object') { return; }
     hideTyping();
+    if (data.staff === true && typeof data.text === 'string' && data.text) {
+      addItem({ from: 'bot', kind: 'staff', text: data.text });
+      return;
+    }
     var custom = data.custom && typeof data.custom === 'object' ? data.custom : data;
     if (custom.handoff === true) {
       addItem({ kind: 'handoff', from: 'bot', state: 'open', question: state.lastQuestion }, { scrollToStart: true });

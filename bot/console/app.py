@@ -38,7 +38,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 
-from bot.console import checks
+from bot.console import checks, handoff
 from bot.console.auth import COOKIE_NAME, Authenticator, AuthError, can, load_secret
 from bot.console.inbox import item_key, load_inbox
 from bot.console.nlu_files import (
@@ -97,6 +97,18 @@ class Console:
     flashes: dict[int, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
     status_cache: tuple[float, Any] = (0.0, None)
     app_store_factory: Callable[[], object] | None = None
+    queue: handoff.HandoffQueue | None = None
+    _app_store: object | None = None
+
+    def app_store(self) -> object:
+        """The widget's app database (feedback, messages, staff replies); tests inject a factory."""
+        if self.app_store_factory is not None:
+            return self.app_store_factory()
+        if self._app_store is None:
+            from bot.feedback import AppStore
+
+            self._app_store = AppStore()
+        return self._app_store
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -688,6 +700,123 @@ async def inbox_dismiss(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/inbox")
 
 
+# --- hand-off queue ----------------------------------------------------------------------------------
+
+
+async def _sync_queue(console: Console) -> None:
+    def collect() -> list:
+        return handoff.tracker_triggers(console.settings.tracker_db_url) + handoff.message_triggers(console.app_store)
+
+    triggers = await _thread(collect)
+    await _thread(console.queue.sync, triggers)
+
+
+def _case_id(request: web.Request) -> int:
+    return int(request.match_info["case_id"])
+
+
+async def _case_or_404(console: Console, case_id: int) -> handoff.Case:
+    case = await _thread(console.queue.case, case_id)
+    if case is None:
+        raise web.HTTPNotFound(text="没有这个转人工请求")
+    return case
+
+
+@route("GET", "/handoff", "work_inbox")
+async def handoff_page(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    await _sync_queue(console)
+    cases = await _thread(console.queue.cases)
+    return await render(request, "handoff.html", cases=cases)
+
+
+@route("GET", "/handoff.json", "work_inbox")
+async def handoff_json(request: web.Request) -> web.Response:
+    """The open cases, for a page that refreshes itself (ids, priority, status only: no texts)."""
+    console = request.app[CONSOLE]
+    await _sync_queue(console)
+    cases = await _thread(console.queue.cases)
+    return web.json_response(
+        {"cases": [{"id": c.id, "priority": c.priority, "status": c.status, "channel": c.channel} for c in cases]}
+    )
+
+
+async def _case_view(request: web.Request, case: handoff.Case, draft: str = "", status: int = 200) -> web.Response:
+    console = request.app[CONSOLE]
+    turns = await _thread(handoff.conversation, console.settings.tracker_db_url, case.sender_id)
+    replies = await _thread(console.queue.replies, case.id)
+    return await render(
+        request, "handoff_case.html", status=status, case=case, turns=turns, replies=replies, draft=draft,
+        max_reply=handoff.MAX_REPLY,
+    )
+
+
+@route("GET", r"/handoff/{case_id:\d+}", "work_inbox")
+async def handoff_case(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    return await _case_view(request, await _case_or_404(console, _case_id(request)))
+
+
+@route("POST", r"/handoff/{case_id:\d+}/claim", "work_inbox")
+async def handoff_claim(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    case_id, username = _case_id(request), request["user"].username
+    await _case_or_404(console, case_id)
+    try:
+        case = await _thread(console.queue.claim, case_id, username)
+    except handoff.QueueError as error:
+        flash(request, "error", str(error))
+        raise web.HTTPSeeOther(f"/handoff/{case_id}") from error
+    await _thread(console.store.audit, username, "handoff_claim", case.key, case=case.id, channel=case.channel)
+    flash(request, "ok", "已认领，可以回复居民了")
+    raise web.HTTPSeeOther(f"/handoff/{case_id}")
+
+
+@route("POST", r"/handoff/{case_id:\d+}/reply", "work_inbox")
+async def handoff_reply(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    user: User = request["user"]
+    case = await _case_or_404(console, _case_id(request))
+    raw = " ".join((await _form(request)).get("text", "").split())
+    if case.claimed_by != user.username or case.status == "closed":
+        flash(request, "error", "请先认领这个请求")
+        raise web.HTTPSeeOther(f"/handoff/{case.id}")
+    if not raw or len(raw) > handoff.MAX_REPLY:
+        flash(request, "error", f"回复不能为空，最多 {handoff.MAX_REPLY} 字")
+        return await _case_view(request, case, draft=raw[: handoff.MAX_REPLY], status=422)
+    if contains_pii(raw):
+        # why: a reply is kept in two databases and a chat log; staff must not send personal numbers.
+        flash(request, "error", "回复里有身份证号、手机号或银行卡号，未发送；请删去后再发")
+        return await _case_view(request, case, draft=mask_pii(raw)[0], status=422)
+    result = await handoff.deliver(
+        case, raw, user.username, console.settings.rasa_url, console.settings.staff_reply_token,
+        console.settings.tracker_db_url, console.app_store,
+    )
+    if not result.ok:
+        await _thread(console.store.audit, user.username, "handoff_reply_failed", case.key, case=case.id,
+                      channel=case.channel, reason=result.message)
+        flash(request, "error", result.message)
+        return await _case_view(request, case, draft=raw, status=502)
+    reply = await _thread(console.queue.add_reply, case.id, raw, user.username, result.delivery)
+    await _thread(console.store.audit, user.username, "handoff_reply", case.key, case=case.id,
+                  channel=case.channel, delivery=result.delivery, reply=reply.id, text=raw)
+    flash(request, "ok", result.message)
+    raise web.HTTPSeeOther(f"/handoff/{case.id}")
+
+
+@route("POST", r"/handoff/{case_id:\d+}/close", "work_inbox")
+async def handoff_close(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    case = await _case_or_404(console, _case_id(request))
+    if case.claimed_by not in (None, request["user"].username) and not request["user"].is_admin:
+        flash(request, "error", f"{case.claimed_by} 正在处理这个请求")
+        raise web.HTTPSeeOther(f"/handoff/{case.id}")
+    await _thread(console.queue.close, case.id, request["user"].username)
+    await _thread(console.store.audit, request["user"].username, "handoff_close", case.key, case=case.id)
+    flash(request, "ok", "已关闭")
+    raise web.HTTPSeeOther("/handoff")
+
+
 # --- try a sentence ----------------------------------------------------------------------------------
 
 
@@ -957,6 +1086,7 @@ def create_app(
         jinja=make_jinja(),
         app_store_factory=app_store_factory,
     )
+    console.queue = handoff.HandoffQueue(lambda: store.engine)
     app = web.Application(middlewares=[security_middleware, session_middleware], client_max_size=256 * 1024)
     app[CONSOLE] = console
     for method, path, handler, _ in _ROUTES:

@@ -13,6 +13,7 @@ Contract:
   random one is generated into ``<var>/console-secret`` on first use (see :mod:`bot.console.auth`).
 - ``RASA_URL`` (default ``http://localhost:5005``) and ``RASA_API_TOKEN`` reach the running bot's
   HTTP API (on only when the token is set) for "try a sentence" and model activation.
+- ``STAFF_REPLY_TOKEN`` authenticates the hand-off queue's replies to the bot (``/webhooks/staff/reply``).
 - ``TRACKER_DB_URL`` (SQLAlchemy URL) or ``TRACKER_DB`` (SQLite file, default ``var/tracker.db``,
   relative to the repository root like the launcher) is the tracker store the inbox reads.
 - ``CONSOLE_EVAL_SET=off`` leaves the evaluation set (``tests/eval/questions.yml``) out of retraining.
@@ -51,6 +52,8 @@ class ConsoleSettings:
     environment: str = "development"
     rasa_url: str = "http://localhost:5005"
     rasa_api_token: str | None = None
+    # why: a secret separate from the Rasa API token: it can only send staff replies, nothing else.
+    staff_reply_token: str | None = None
     tracker_db_url: str = ""
     session_idle_seconds: int = 8 * 3600
     # why: an idle limit alone lets a session that is used every few hours live for ever.
@@ -139,6 +142,7 @@ class ConsoleSettings:
             environment=environment,
             rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
             rasa_api_token=env.get("RASA_API_TOKEN") or None,
+            staff_reply_token=env.get("STAFF_REPLY_TOKEN") or None,
             tracker_db_url=tracker_url,
             session_idle_seconds=int(float(env.get("CONSOLE_SESSION_IDLE_HOURS") or 8) * 3600),
             low_confidence=float(env.get("CONSOLE_LOW_CONFIDENCE") or 0.6),
