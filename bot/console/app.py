@@ -98,6 +98,18 @@ class Console:
     status_cache: tuple[float, Any] = (0.0, None)
     app_store_factory: Callable[[], object] | None = None
     queue: handoff.HandoffQueue | None = None
+    _facts: object | None = None
+
+    def facts(self):
+        """Staff service facts in the knowledge database (created on first use)."""
+        if self._facts is None:
+            from knowledge.db import get_engine
+            from knowledge.service_facts import ServiceFactStore
+            from knowledge.settings import get_settings as kb_settings
+
+            url = self.settings.kb_database_url or kb_settings().database_url
+            self._facts = ServiceFactStore(lambda: get_engine(url), self.settings.service_fact_hosts)
+        return self._facts
     _app_store: object | None = None
 
     def app_store(self) -> object:
@@ -815,6 +827,127 @@ async def handoff_close(request: web.Request) -> web.StreamResponse:
     await _thread(console.store.audit, request["user"].username, "handoff_close", case.key, case=case.id)
     flash(request, "ok", "已关闭")
     raise web.HTTPSeeOther("/handoff")
+
+
+# --- knowledge editor: service facts -------------------------------------------------------------------
+
+FACT_FIELDS = ("kind", "region", "topic", "statement", "source_url", "source_title", "publisher", "source_date",
+               "quote", "expires_on")
+MAX_PAGE_BYTES = 5_000_000
+
+
+def _fact_form(form: dict[str, str], base=None) -> dict[str, str]:
+    values = {name: (form.get(name) or "").strip() for name in FACT_FIELDS}
+    if base is not None and not any(values.values()):
+        values = {name: str(getattr(base, name) or "") for name in FACT_FIELDS}
+    return values
+
+
+async def _facts_view(request: web.Request, values: dict | None = None, problems: tuple[str, ...] = (),
+                      status: int = 200) -> web.Response:
+    from knowledge.service_facts import KINDS, REGIONS
+
+    console = request.app[CONSOLE]
+    facts = await _thread(console.facts().latest)
+    data = await _data(console)
+    return await render(
+        request, "facts.html", status=status, facts=facts, kinds=KINDS, regions=REGIONS,
+        topics=sorted({i.split("ask_", 1)[-1] for i in data.intents if i.startswith("ask_")}),
+        values=values or {name: "" for name in FACT_FIELDS}, problems=problems,
+    )
+
+
+@route("GET", "/facts", "view")
+async def facts_page(request: web.Request) -> web.Response:
+    return await _facts_view(request)
+
+
+@route("POST", "/facts", "edit_data")
+async def facts_propose(request: web.Request) -> web.StreamResponse:
+    """A new fact (or a new version of ``fact_id``): the page is uploaded or fetched, the quote verified."""
+    from datetime import date
+
+    from knowledge.service_facts import Proposal, ServiceFactError, fetch_page
+
+    console = request.app[CONSOLE]
+    posted = await request.post()
+    form = {k: v for k, v in posted.items() if isinstance(v, str)}
+    values = _fact_form(form)
+    fact_id = form.get("fact_id") or None
+    upload = posted.get("page")
+    try:
+        expires = date.fromisoformat(values["expires_on"]) if values["expires_on"] else None
+    except ValueError:
+        return await _facts_view(request, values, ("有效期格式应为 YYYY-MM-DD",), status=422)
+    proposal = Proposal(**{**{k: values[k] for k in FACT_FIELDS if k != "expires_on"}, "expires_on": expires})
+    try:
+        if isinstance(upload, web.FileField) and upload.filename:
+            page, origin = upload.file.read(MAX_PAGE_BYTES + 1), "uploaded"
+            if len(page) > MAX_PAGE_BYTES:
+                raise ServiceFactError(["上传的网页太大"])
+        else:
+            if not values["source_url"]:
+                raise ServiceFactError(["请填写来源网址"])
+            page, origin = await _thread(fetch_page, values["source_url"]), "fetched"
+        fact = await _thread(console.facts().propose, proposal, page, origin, request["user"].username, fact_id)
+    except ServiceFactError as error:
+        # why: a refused entry keeps what the editor typed, so nothing has to be typed again.
+        return await _facts_view(request, values, tuple(error.problems), status=422)
+    await _thread(console.store.audit, request["user"].username, "fact_propose", fact.fact_id,
+                  version=fact.version, origin=origin, statement=fact.statement, url=fact.source_url,
+                  quote=fact.quote, expires_on=values["expires_on"] or None)
+    flash(request, "ok", f"{fact.fact_id} 第 {fact.version} 版已核实（摘录在来源网页中找到），等待另一位管理员审核")
+    raise web.HTTPSeeOther(f"/facts/{fact.fact_id}")
+
+
+@route("GET", r"/facts/{fact_id:SF-\d{4}}", "view")
+async def fact_page(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    versions = await _thread(console.facts().versions, request.match_info["fact_id"])
+    if not versions:
+        raise web.HTTPNotFound(text="没有这个事实")
+    from datetime import date
+
+    return await render(request, "fact.html", fact_id=versions[0].fact_id, versions=versions, today=date.today())
+
+
+@route("POST", r"/facts/rows/{row_id:\d+}/review", "review_facts")
+async def fact_review(request: web.Request) -> web.StreamResponse:
+    from knowledge.service_facts import ServiceFactError
+
+    console = request.app[CONSOLE]
+    form = await _form(request)
+    approve = form.get("decision") == "approve"
+    try:
+        fact = await _thread(console.facts().review, int(request.match_info["row_id"]), request["user"].username,
+                             approve, form.get("note", ""))
+    except ServiceFactError as error:
+        flash(request, "error", "；".join(error.problems))
+        raise web.HTTPSeeOther(form.get("back") if (form.get("back") or "").startswith("/facts/") else "/facts") \
+            from error
+    await _thread(console.store.audit, request["user"].username, "fact_approve" if approve else "fact_reject",
+                  fact.fact_id, version=fact.version, author=fact.author, note=form.get("note", ""))
+    flash(request, "ok", f"{fact.fact_id} 第 {fact.version} 版已{'批准上线' if approve else '退回'}")
+    raise web.HTTPSeeOther(f"/facts/{fact.fact_id}")
+
+
+@route("POST", r"/facts/{fact_id:SF-\d{4}}/rollback", "edit_data")
+async def fact_rollback(request: web.Request) -> web.StreamResponse:
+    from knowledge.service_facts import ServiceFactError
+
+    console = request.app[CONSOLE]
+    fact_id = request.match_info["fact_id"]
+    form = await _form(request)
+    try:
+        fact = await _thread(console.facts().rollback, fact_id, int(form.get("version") or 0),
+                             request["user"].username)
+    except (ServiceFactError, ValueError) as error:
+        flash(request, "error", "无法回滚到这个版本")
+        raise web.HTTPSeeOther(f"/facts/{fact_id}") from error
+    await _thread(console.store.audit, request["user"].username, "fact_rollback", fact_id,
+                  version=fact.version, from_version=form.get("version"))
+    flash(request, "ok", f"已按第 {form.get('version')} 版提交第 {fact.version} 版，等待审核")
+    raise web.HTTPSeeOther(f"/facts/{fact_id}")
 
 
 # --- try a sentence ----------------------------------------------------------------------------------
