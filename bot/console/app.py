@@ -289,8 +289,23 @@ def make_jinja() -> jinja2.Environment:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
+_DATA_CACHE: dict[int, tuple[tuple, NluData]] = {}
+
+
+def _load_cached(console: Console) -> NluData:
+    """The NLU data, parsed again only when a file under the NLU directory changed (name, size, mtime)."""
+    # why: one save used to parse every NLU file (8,000+ examples, round-trip YAML) three times.
+    key = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in console.repo.paths())
+    cached = _DATA_CACHE.get(id(console))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    data = console.repo.load()
+    _DATA_CACHE[id(console)] = (key, data)
+    return data
+
+
 async def _data(console: Console) -> NluData:
-    return await _thread(console.repo.load)
+    return await _thread(_load_cached, console)
 
 
 def _known_entities(console: Console) -> set[str]:
@@ -362,12 +377,15 @@ async def apply_change(
         except Exception:  # noqa: BLE001 - a missing baseline must not block editing
             logger.exception("could not keep a snapshot of the live model's data")
         try:
-            applied = await _thread(console.repo.apply, changes)
+            hint = [data.intents[c.intent].file for c in changes if c.intent in data.intents]
+            applied = await _thread(console.repo.apply, changes, hint)
         except (ConflictError, FileFormatError, ExampleFormatError) as error:
             return ChangeOutcome(False, errors=(str(error),))
         except KeyError as error:
             return ChangeOutcome(False, errors=(f"没有意图 {error.args[0]}",))
-        validation = await checks.rasa_validate(console.settings)
+        # why: the changed files only (about 0.1 s instead of 30 s); the full `rasa data validate`
+        # runs before every retrain (bot.console.training).
+        validation = await checks.validate_files(console.settings, list(applied.files))
         if not validation.ok:
             await _thread(console.repo.restore, applied)
             await _thread(
@@ -378,7 +396,7 @@ async def apply_change(
                 validation=list(validation.messages),
                 **detail,
             )
-            return ChangeOutcome(False, errors=("rasa data validate 没有通过，修改已撤销：", *validation.messages))
+            return ChangeOutcome(False, errors=("数据校验没有通过，修改已撤销：", *validation.messages))
         await _thread(
             console.store.audit,
             user.username,
@@ -605,7 +623,7 @@ async def _example_change(request: web.Request, kind: str) -> web.StreamResponse
         return await _intent_view(request, name, pending=pending, status=409)
     if not outcome.ok:
         return await _intent_view(request, name, errors=outcome.errors, status=422)
-    checked_by = "并通过 rasa data validate" if outcome.validated else "（未运行 rasa data validate）"
+    checked_by = "并通过校验（训练前会再运行完整的 rasa data validate）" if outcome.validated else "（未校验）"
     flash(request, "ok", f"{done}，已写入 {'、'.join('data/nlu/' + f for f in outcome.files)} {checked_by}")
     raise web.HTTPSeeOther(f"/intents/{name}")
 
@@ -1186,6 +1204,12 @@ async def _on_startup(app: web.Application) -> None:
             await console.training.ensure_live_snapshot()
         except Exception:  # noqa: BLE001 - best effort at start-up
             logger.exception("could not keep a snapshot of the live model's data")
+
+        try:
+            # why: the first save would otherwise pay for importing Rasa's YAML reader (about 2 s).
+            await _thread(checks.warm_up)
+        except Exception:  # noqa: BLE001 - an optimisation only
+            logger.exception("could not warm up the NLU file check")
 
     app[STARTUP_TASK] = asyncio.get_running_loop().create_task(snapshot_later())
 
