@@ -40,7 +40,7 @@ from aiohttp import web
 
 from bot.console import checks, handoff
 from bot.console.auth import COOKIE_NAME, Authenticator, AuthError, can, load_secret
-from bot.console.inbox import item_key, load_inbox
+from bot.console.inbox import SOURCE_LABELS, InboxFilter, item_key, load_inbox
 from bot.console.nlu_files import (
     Add,
     ConflictError,
@@ -99,6 +99,14 @@ class Console:
     app_store_factory: Callable[[], object] | None = None
     queue: handoff.HandoffQueue | None = None
     _facts: object | None = None
+    _labels: dict[str, str] | None = None
+
+    def labels(self) -> dict[str, str]:
+        if self._labels is None:
+            from bot.console.labels import intent_labels
+
+            self._labels = intent_labels(self.settings.kb_database_url or None)
+        return self._labels
 
     def facts(self):
         """Staff service facts in the knowledge database (created on first use)."""
@@ -255,7 +263,9 @@ async def render(request: web.Request, template: str, status: int = 200, **conte
     session: ConsoleSession | None = request.get("session")
     user: User | None = request.get("user")
     messages = console.flashes.pop(session.id, []) if session else []
+    labels = console.labels() if user else {}
     html = console.jinja.get_template(template).render(
+        label=lambda intent: f"{labels[intent]}（{intent}）" if intent in labels else intent,
         user=user,
         csrf_token=session.csrf_token if session else "",
         nonce=request.get("nonce", ""),
@@ -549,6 +559,7 @@ async def _intent_view(
     pending: dict | None = None,
     status: int = 200,
     errors: tuple[str, ...] = (),
+    draft: str = "",
 ) -> web.Response:
     console = request.app[CONSOLE]
     data = await _data(console)
@@ -570,6 +581,7 @@ async def _intent_view(
         entities=sorted(await _thread(_known_entities, console)),
         min_examples=MIN_EXAMPLES,
         max_chars=checks.MAX_CHARS,
+        draft=draft,
     )
 
 
@@ -622,7 +634,9 @@ async def _example_change(request: web.Request, kind: str) -> web.StreamResponse
         }
         return await _intent_view(request, name, pending=pending, status=409)
     if not outcome.ok:
-        return await _intent_view(request, name, errors=outcome.errors, status=422)
+        # why: a refused sentence stays in the field (masked), so the trainer fixes it instead of retyping.
+        draft = mask_pii(raw)[0] if kind == "add" else ""
+        return await _intent_view(request, name, errors=outcome.errors, status=422, draft=draft)
     checked_by = "并通过校验（训练前会再运行完整的 rasa data validate）" if outcome.validated else "（未校验）"
     flash(request, "ok", f"{done}，已写入 {'、'.join('data/nlu/' + f for f in outcome.files)} {checked_by}")
     raise web.HTTPSeeOther(f"/intents/{name}")
@@ -665,17 +679,39 @@ async def _inbox_items(console: Console) -> list:
     )
 
 
+def _inbox_filter(query) -> tuple[InboxFilter, dict[str, str]]:
+    from datetime import datetime, timezone
+
+    values = {k: (query.get(k) or "").strip()[:100] for k in ("q", "intent", "source", "channel", "max_conf", "since")}
+    try:
+        max_conf = float(values["max_conf"]) if values["max_conf"] else None
+    except ValueError:
+        max_conf, values["max_conf"] = None, ""
+    try:
+        since = datetime.fromisoformat(values["since"]).replace(tzinfo=timezone.utc) if values["since"] else None
+    except ValueError:
+        since, values["since"] = None, ""
+    return InboxFilter(values["q"], values["intent"], values["source"], values["channel"], max_conf, since), values
+
+
 async def _inbox_view(
     request: web.Request, pending: dict | None = None, status: int = 200, errors: tuple[str, ...] = ()
 ) -> web.Response:
     console = request.app[CONSOLE]
-    items = await _inbox_items(console)
+    everything = await _inbox_items(console)
+    filters, values = _inbox_filter(request.query)
+    items = [i for i in everything if filters.accepts(i)]
     data = await _data(console)
     return await render(
         request,
         "inbox.html",
         status=status,
         items=items,
+        total=len(everything),
+        filters=values,
+        channels=sorted({c for i in everything for c in i.channels}),
+        guessed=sorted({i.predicted for i in everything if i.predicted}),
+        source_labels=SOURCE_LABELS,
         intents=sorted(data.intents),
         pending=pending,
         errors=errors,
@@ -966,6 +1002,43 @@ async def fact_rollback(request: web.Request) -> web.StreamResponse:
                   version=fact.version, from_version=form.get("version"))
     flash(request, "ok", f"已按第 {form.get('version')} 版提交第 {fact.version} 版，等待审核")
     raise web.HTTPSeeOther(f"/facts/{fact_id}")
+
+
+@route("POST", "/inbox/bulk", "work_inbox")
+async def inbox_bulk(request: web.Request) -> web.StreamResponse:
+    """Assign the selected messages to one intent, or ignore them, each with the usual checks."""
+    console = request.app[CONSOLE]
+    posted = await request.post()
+    keys = [k for k in posted.getall("key", []) if isinstance(k, str) and len(k) == 32][:100]
+    action, intent = posted.get("bulk"), posted.get("intent") or ""
+    by_key = {i.key: i for i in await _inbox_items(console)}
+    chosen = [by_key[k] for k in keys if k in by_key]
+    if not chosen:
+        flash(request, "error", "请先勾选消息")
+        raise web.HTTPSeeOther("/inbox")
+    done, refused = 0, []
+    for item in chosen:
+        if action == "dismiss":
+            await _thread(console.store.decide, item.key, "dismissed", None, item.text, request["user"].username)
+            await _thread(console.store.audit, request["user"].username, "inbox_dismiss", item.key, text=item.text,
+                          bulk=True)
+            done += 1
+            continue
+        raw = normalise_raw(item.text)
+        # why: near-duplicates are confirmed one by one; in bulk they are left for the single form.
+        outcome = await apply_change(request, [Add(intent, raw)], [(raw, intent, None)], False, "inbox_assign",
+                                     intent, {"intent": intent, "after": raw, "item": item.key, "bulk": True})
+        if outcome.ok:
+            await _thread(console.store.decide, item.key, "assigned", intent, item.text, request["user"].username)
+            done += 1
+        else:
+            reason = "与其他意图的例句很相似，请单独确认" if outcome.pending else "；".join(outcome.errors)
+            refused.append(f"“{item.text}”：{reason}")
+    verb = "忽略" if action == "dismiss" else f"归入 {intent}"
+    flash(request, "ok", f"已{verb} {done} 条")
+    for line in refused[:10]:
+        flash(request, "error", line)
+    raise web.HTTPSeeOther("/inbox")
 
 
 # --- try a sentence ----------------------------------------------------------------------------------
