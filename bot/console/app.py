@@ -662,6 +662,71 @@ async def example_delete(request: web.Request) -> web.StreamResponse:
     return await _example_change(request, "delete")
 
 
+# --- import / export of examples -----------------------------------------------------------------------
+
+
+@route("GET", "/examples/export.csv", "view")
+async def export_csv(request: web.Request) -> web.Response:
+    from bot.console.exchange import export_csv as to_csv
+
+    body = to_csv(await _data(request.app[CONSOLE]))
+    return web.Response(text=body, content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="nlu-examples.csv"'})
+
+
+@route("GET", "/examples/export.yml", "view")
+async def export_yml(request: web.Request) -> web.Response:
+    from bot.console.exchange import export_yaml
+
+    body = export_yaml(await _data(request.app[CONSOLE]))
+    return web.Response(text=body, content_type="text/plain", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="nlu-examples.yml"'})
+
+
+@route("POST", "/examples/import", "edit_data")
+async def import_examples(request: web.Request) -> web.StreamResponse:
+    """Add the clean rows of an uploaded CSV/YAML; refused and near-duplicate rows are listed, not added."""
+    from bot.console.exchange import ImportFormatError, parse_upload
+
+    console = request.app[CONSOLE]
+    upload = (await request.post()).get("file")
+    if not isinstance(upload, web.FileField) or not upload.filename:
+        flash(request, "error", "请选择要导入的 CSV 或 YAML 文件")
+        raise web.HTTPSeeOther("/")
+    try:
+        rows = parse_upload(upload.filename, upload.file.read(2_000_000))
+    except ImportFormatError as error:
+        flash(request, "error", f"无法导入：{error}")
+        raise web.HTTPSeeOther("/") from error
+    data = await _data(console)
+    entities = await _thread(_known_entities, console)
+    clean, problems, seen = [], [], set()
+    for number, (intent, raw) in enumerate(rows, start=1):
+        raw = normalise_raw(raw)
+        result = checks.check_example(raw, intent, data, entities)
+        key = checks.normalise(result.example.text) if result.example else raw
+        if result.errors or key in seen:
+            problems.append(f"第 {number} 条（{mask_pii(raw)[0]}）：{'；'.join(result.errors) or '文件中重复'}")
+        elif result.near_duplicates:
+            other = result.near_duplicates[0].intent
+            problems.append(f"第 {number} 条（{raw}）：与 {other} 的例句很相似，请单独添加并确认")
+        else:
+            clean.append((intent, raw))
+        seen.add(key)
+    if clean:
+        outcome = await apply_change(
+            request, [Add(intent, raw) for intent, raw in clean], [(raw, intent, None) for intent, raw in clean],
+            True, "examples_import", upload.filename[:100], {"added": len(clean), "refused": len(problems)},
+        )
+        if not outcome.ok:
+            problems = list(outcome.errors) + problems
+            clean = []
+    flash(request, "ok" if clean else "error", f"导入 {len(clean)} 条，未导入 {len(problems)} 条")
+    for line in problems[:20]:
+        flash(request, "error", line)
+    raise web.HTTPSeeOther("/")
+
+
 # --- inbox -------------------------------------------------------------------------------------------
 
 
