@@ -777,6 +777,7 @@ async def _inbox_view(
         channels=sorted({c for i in everything for c in i.channels}),
         guessed=sorted({i.predicted for i in everything if i.predicted}),
         source_labels=SOURCE_LABELS,
+        entities=sorted(await _thread(_known_entities, console)),
         intents=sorted(data.intents),
         pending=pending,
         errors=errors,

@@ -49,3 +49,36 @@ def test_refused_sentence_kept_and_delete_confirmed(settings, store, users, proj
             browser.close()
     finally:
         server.stop()
+
+
+def test_inbox_annotate_by_selecting_text_then_assign(settings, store, users, project):
+    from pathlib import Path
+
+    from tests.console.test_inbox import CONTEXT_EVENTS, EmptyFeedback, tracker_db
+
+    tracker_db(Path(settings.tracker_db_url.removeprefix("sqlite:///")), CONTEXT_EVENTS)
+    server = ServerThread(create_app(settings, store=store, rasa=FakeRasa(), app_store_factory=EmptyFeedback)).start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_context(locale="zh-CN").new_page()
+            page.set_default_timeout(20_000)
+            page.goto(server.url + "/login")
+            page.get_by_label("用户名").fill(users["trainer"])
+            page.get_by_label("密码").fill(PASSWORD)
+            page.get_by_role("button", name="登录").click()
+            page.goto(server.url + "/inbox?q=上海")
+            field = page.locator("input.annotatable").first
+            expect(field).to_have_value("那上海那边咋样哩")
+            field.evaluate("el => { el.focus(); el.setSelectionRange(1, 3); }")
+            page.locator("button.mark-entity[data-entity=region]").click()
+            expect(field).to_have_value("那[上海](region)那边咋样哩")
+            row = page.locator("#inbox tbody tr").first
+            row.get_by_label("意图").select_option("followup")
+            row.get_by_role("button", name="归入意图").click()
+            expect(page.locator(".flash.ok")).to_contain_text("已把")
+            browser.close()
+    finally:
+        server.stop()
+    files = [p.read_text(encoding="utf-8") for p in (project / "data" / "nlu").glob("*.yml")]
+    assert any("- 那[上海](region)那边咋样哩\n" in text for text in files)
