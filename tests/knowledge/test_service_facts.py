@@ -106,3 +106,12 @@ def test_review_versions_rollback_and_expiry(store, built_kb):
     store.review(expiring.row_id, "li", approve=True)
     assert "SF-0002" in [f.id for f in svc.service_facts(today=TODAY + dt.timedelta(days=1))]
     assert "SF-0002" not in [f.id for f in svc.service_facts(today=TODAY + dt.timedelta(days=2))]
+
+
+def test_staff_facts_survive_a_rebuild(store, built_kb):
+    from knowledge.build import build
+
+    draft = store.propose(GOOD, PAGE, "uploaded", "wang", today=TODAY)
+    store.review(draft.row_id, "li", approve=True)
+    build(built_kb, force=True)
+    assert [f.fact_id for f in store.live(TODAY)] == ["SF-0001"]
