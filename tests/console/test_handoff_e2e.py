@@ -111,7 +111,7 @@ def _staff(stack) -> Page:
     page.get_by_label("用户名").fill("wang")
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("link", name="转人工")).to_be_visible()
+    expect(page.get_by_role("link", name="转人工", exact=True)).to_be_visible()
     return page
 
 
