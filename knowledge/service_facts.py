@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import Column, Date, DateTime, Integer, String, Text, func, inspect, select
+from sqlalchemy import Column, Date, DateTime, Integer, String, Text, UniqueConstraint, func, inspect, select
 from sqlalchemy.orm import declarative_base, sessionmaker
 
 from knowledge.fetch import FetchPolicy, SourceFetcher
@@ -58,6 +58,8 @@ MAX_QUOTE = 1000
 
 class ServiceFactRow(Base):
     __tablename__ = "kb_service_facts"
+    # why: two editors saving at once must not both get the same id and version; one of them fails instead.
+    __table_args__ = (UniqueConstraint("fact_id", "version", name="uq_service_fact_version"),)
     id = Column(Integer, primary_key=True)
     fact_id = Column(String(16), nullable=False, index=True)
     version = Column(Integer, nullable=False)

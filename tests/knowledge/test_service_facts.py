@@ -14,6 +14,7 @@ import pytest
 
 from knowledge.db import get_engine
 from knowledge.service import KnowledgeService
+from knowledge.service_facts import Base as ServiceFactBase
 from knowledge.service_facts import Proposal, ServiceFactError, ServiceFactStore, check_proposal, page_text
 
 PAGES = Path(__file__).resolve().parents[1] / "data" / "service_facts"
@@ -56,7 +57,10 @@ def test_check_proposal(proposal, problem):
 
 @pytest.fixture
 def store(built_kb) -> ServiceFactStore:
-    return ServiceFactStore(lambda: get_engine(built_kb.database_url))
+    engine = get_engine(built_kb.database_url)
+    # why: the PostgreSQL test database is shared by the session and staff facts survive rebuilds (by design).
+    ServiceFactBase.metadata.drop_all(engine)
+    return ServiceFactStore(lambda: engine)
 
 
 def test_refused_proposal_stores_nothing(store):
