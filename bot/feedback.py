@@ -96,6 +96,20 @@ class HandoffRow(Base):
     status = Column(String(16), nullable=False, default="new", index=True)
 
 
+class StaffReplyRow(Base):
+    """A staff member's answer from the console's hand-off queue, kept until the widget shows it."""
+
+    __tablename__ = "web_staff_reply"
+
+    id = Column(Integer, primary_key=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, index=True)
+    session_id = Column(String(64), nullable=False, index=True)
+    text = Column(Text, nullable=False)
+    staff = Column(String(64), nullable=False, default="")
+    # why: set when a browser received it (live over socket.io or fetched on return); never shown twice.
+    delivered_at = Column(DateTime(timezone=True), nullable=True, index=True)
+
+
 class StoreError(ValueError):
     """A record was refused; ``str(error)`` is a short English reason, ``field`` names the input."""
 
@@ -392,6 +406,45 @@ class AppStore:
             return None
         return Contact(name=data.get("name"), phone=data.get("phone"), email=data.get("email"))
 
+    # -- staff replies (written by the console, read by the widget through bot.web)
+    def record_staff_reply(self, session_id: str, text: str, staff: str = "", delivered: bool = False) -> StaffReply:
+        """Keep a staff reply for a widget conversation; ``delivered`` when a browser already got it."""
+        body = clean_text(text, MAX_TEXT)
+        if not body:
+            raise StoreError("text", "reply is empty")
+        now = _now()
+        row = StaffReplyRow(
+            created_at=now,
+            session_id=valid_session_id(session_id),
+            text=body,
+            staff=clean_text(staff, 64),
+            delivered_at=now if delivered else None,
+        )
+        with self._session() as session:
+            session.add(row)
+            session.flush()
+            return _staff_reply(row)
+
+    def take_staff_replies(self, session_id: str) -> list[StaffReply]:
+        """Undelivered replies of one conversation, oldest first, marked delivered in the same unit of work."""
+        query = (
+            select(StaffReplyRow)
+            .where(StaffReplyRow.session_id == valid_session_id(session_id), StaffReplyRow.delivered_at.is_(None))
+            .order_by(StaffReplyRow.id)
+            .limit(50)
+        )
+        with self._session() as session:
+            rows = list(session.execute(query).scalars())
+            now = _now()
+            for row in rows:
+                row.delivered_at = now
+            return [_staff_reply(row) for row in rows]
+
+    def list_staff_replies(self, session_id: str) -> list[StaffReply]:
+        query = select(StaffReplyRow).where(StaffReplyRow.session_id == valid_session_id(session_id))
+        with self._session() as session:
+            return [_staff_reply(row) for row in session.execute(query.order_by(StaffReplyRow.id)).scalars()]
+
     def set_handoff_status(self, handoff_id: int, status: str) -> bool:
         if status not in ("new", "answered", "closed"):
             raise StoreError("status", "status must be new, answered or closed")
@@ -401,6 +454,27 @@ class AppStore:
                 return False
             row.status = status
             return True
+
+
+@dataclass(frozen=True)
+class StaffReply:
+    id: int
+    created_at: _dt.datetime
+    session_id: str
+    text: str
+    staff: str
+    delivered_at: _dt.datetime | None
+
+
+def _staff_reply(row: StaffReplyRow) -> StaffReply:
+    return StaffReply(
+        id=row.id,
+        created_at=_aware(row.created_at),
+        session_id=row.session_id,
+        text=row.text,
+        staff=row.staff,
+        delivered_at=_aware(row.delivered_at) if row.delivered_at else None,
+    )
 
 
 def _aware(value: _dt.datetime) -> _dt.datetime:

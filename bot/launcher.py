@@ -240,6 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # why: the trainer console needs the bot's HTTP API ("try a sentence", activation); it is
         # never open, so a random token is made for this run and shared with the console only.
         os.environ["RASA_API_TOKEN"] = secrets.token_urlsafe(32)
+    if not args.no_pages and not os.environ.get("STAFF_REPLY_TOKEN"):
+        # why: the console's hand-off queue sends staff replies through the bot; same one-run secret idea.
+        os.environ["STAFF_REPLY_TOKEN"] = secrets.token_urlsafe(32)
     several = _several_processes(args)
     if several is not None:
         return several

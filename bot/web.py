@@ -16,6 +16,8 @@ Routes:
   and the quote highlighted inside its paragraph, from the built knowledge base
   (:meth:`knowledge.service.KnowledgeService.source_context`). A ``q`` that is not in the document is
   never shown: the page says so instead (the page must not lend the document's name to other text).
+  (stored by :mod:`bot.feedback`, masked, contact encrypted, consent required); ``POST /api/replies``
+  the staff replies from the console's hand-off queue that the conversation has not shown yet.
 
 The API takes only ``application/json`` objects of at most ``MAX_BODY`` bytes, answers errors as
 ``{"ok": false, "error": ..., "field": ...}``, is rate-limited per client address, and allows
@@ -386,6 +388,18 @@ async def source_page(request: web.Request) -> web.Response:
     return web.Response(text=_page(doc.title, "\n".join(parts)), content_type="text/html")
 
 
+async def post_replies(request: web.Request) -> web.Response:
+    """Staff replies from the hand-off queue that this conversation has not shown yet (then marked shown)."""
+    data = await _json_object(request)
+    store: AppStore = request.app[STORE]
+    replies = await _call_store(
+        store.take_staff_replies, session_id=_field(data, "session_id", str, required=True, max_len=64)
+    )
+    return web.json_response(
+        {"ok": True, "replies": [{"id": r.id, "text": r.text, "at": r.created_at.isoformat()} for r in replies]}
+    )
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -435,7 +449,11 @@ def create_app(
     app.router.add_get(r"/source/{doc_id:[0-9A-Za-z_-]{1,16}}", source_page)
     for url, (path, content_type) in ASSETS.items():
         app.router.add_get(url, _asset(path, content_type))
-    for url, handler in (("/api/feedback", post_feedback), ("/api/handoff", post_handoff)):
+    for url, handler in (
+        ("/api/feedback", post_feedback),
+        ("/api/handoff", post_handoff),
+        ("/api/replies", post_replies),
+    ):
         app.router.add_post(url, handler)
         app.router.add_route("OPTIONS", url, handler)  # answered by api_guard
     return app

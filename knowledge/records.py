@@ -23,6 +23,8 @@ class Source:
     section: str
     quote: str
     url: str
+    # why: staff-added service facts say when someone last checked the page; seed documents leave it empty.
+    verified_on: str = ""
 
     @property
     def citation(self) -> str:

@@ -20,9 +20,11 @@ Contracts:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
+import time
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,6 +42,8 @@ from knowledge.normalise import regions_in as _regions_in
 from knowledge.planner import Plan
 from knowledge.records import Channel, Fact, Hit, Source, Statement, TopicCard
 from knowledge.search import Entry, SearchIndex, shared_tokenizer
+from knowledge.service_facts import KINDS as SERVICE_FACT_KINDS
+from knowledge.service_facts import ServiceFact, live_facts_if_any
 from knowledge.settings import Settings, get_settings
 from knowledge.textutil import normalise_number, number_forms
 
@@ -59,6 +63,7 @@ FACET_WEIGHT = 1.0
 # why: the final plan's news (000) and the 2024 review (003) are current; the draft (001) is the
 # fallback when only it says something.
 STATEMENT_DOC_WEIGHT = {"000": 1.15, "003": 1.1}
+SERVICE_FACTS_TTL = 10.0
 
 # NLU ``period`` entity values (docs/design.md) -> fact periods they ask about.
 PERIOD_ENTITY_VALUES: dict[str, frozenset[str]] = {
@@ -114,6 +119,7 @@ class KnowledgeService:
         self._statement_ids: dict[int, Statement] | None = None
         self._numbers: frozenset[str] | None = None
         self._facts_cache: dict[tuple[str, str | None, str | None], list[Fact]] = {}
+        self._service_cache: tuple[float, dt.date, list[Fact]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> KnowledgeService:
@@ -135,6 +141,7 @@ class KnowledgeService:
             self._statement_ids = None
             self._numbers = None
             self._facts_cache = {}
+            self._service_cache = None
 
     # ------------------------------------------------------------ loading
 
@@ -315,7 +322,36 @@ class KnowledgeService:
                 and (periods is None or data.facts[fid].period in periods)
             ]
         self._facts_cache[key] = result
-        return list(result)
+        # why: staff facts are appended uncached: an approval or an expiry date must count at once.
+        return list(result) + self.service_facts(topic=topic_id, region=region)
+
+    def service_facts(
+        self, topic: str | None = None, region: str | None = None, today: dt.date | None = None
+    ) -> list[Fact]:
+        """Staff-added service facts that are approved and not expired (``knowledge.service_facts``),
+        as :class:`Fact` values with ``nature="service"``, ``period="info"`` and a :class:`Source` carrying
+        url, publisher, date and ``verified_on``. A region the sources do not cover yields []."""
+        wanted = _normalise_region(region) if region else None
+        if region and wanted not in COVERED_REGIONS:
+            return []
+        return [
+            f
+            for f in self._live_service_facts(today)
+            if (topic is None or topic in f.topics) and (wanted is None or f.region == wanted)
+        ]
+
+    def _live_service_facts(self, today: dt.date | None = None) -> list[Fact]:
+        # why: read at most every SERVICE_FACTS_TTL seconds (answers call this per turn); an approval
+        # in the console is live within that time, an expiry date from its day on.
+        day = today or dt.date.today()
+        cached = self._service_cache
+        fresh = cached is not None and cached[1] == day and time.monotonic() - cached[0] < SERVICE_FACTS_TTL
+        if today is None and fresh:
+            return cached[2]  # type: ignore[index]
+        facts = [_service_fact(f) for f in live_facts_if_any(get_engine(self.database_url), day)]
+        if today is None:
+            self._service_cache = (time.monotonic(), day, facts)
+        return facts
 
     def conflicts_for(self, fact_id: str) -> list[Fact]:
         """Other versions of the same figure: members of the fact's ``conflict_group`` plus facts with
@@ -469,8 +505,21 @@ class KnowledgeService:
     def search(
         self, query: str, region: str | None = None, topic: str | None = None, limit: int = 5
     ) -> list[Hit]:
-        """BM25 hits (passages and facts) for ``query``, best first, each with its ``Source``."""
-        return self._search_index().search(query, region=region, topic=topic, limit=limit)
+        """BM25 hits (passages and facts) for ``query``, best first, each with its ``Source``.
+
+        Live service facts whose statement shares at least half of the query's character bigrams come
+        first (kind ``fact``): they answer what the seed documents do not (hotlines, addresses ...)."""
+        grams = {query[i : i + 2] for i in range(len(query) - 1)} if query else set()
+        service: list[Hit] = []
+        if grams:
+            for f in self.service_facts(topic=topic, region=region):
+                haystack = f.display + f.metric + " ".join(f.topics)
+                score = sum(1 for g in grams if g in haystack) / len(grams)
+                if score >= 0.5:
+                    service.append(Hit("fact", f.display, score, f.source, f.topics, f.region))
+        service.sort(key=lambda h: h.score, reverse=True)
+        hits = self._search_index().search(query, region=region, topic=topic, limit=limit)
+        return (service + hits)[:limit]
 
     def known_numbers(self) -> frozenset[str]:
         """Every number the KB can say, as written and normalised (``"20.0"`` and ``"20"``): from fact
@@ -478,7 +527,7 @@ class KnowledgeService:
         texts and document dates."""
         numbers = self._numbers
         if numbers is not None:
-            return numbers
+            return self._with_service_numbers(numbers)
         data = self._data()
         out: set[str] = set()
         for f in data.facts.values():
@@ -500,7 +549,14 @@ class KnowledgeService:
                     out |= number_forms(published.isoformat())
         numbers = frozenset(out)
         self._numbers = numbers
-        return numbers
+        return self._with_service_numbers(numbers)
+
+    def _with_service_numbers(self, numbers: frozenset[str]) -> frozenset[str]:
+        """``numbers`` itself (the cached object) when no live service fact adds any."""
+        out: set[str] = set()
+        for f in self._live_service_facts():
+            out |= number_forms(f.display) | number_forms(f.source.quote)
+        return numbers if out <= numbers else numbers | out
 
     @staticmethod
     def normalise_region(text: str | None) -> str | None:
@@ -536,3 +592,15 @@ class KnowledgeService:
 
 def _document_info(doc: m.Document) -> DocumentInfo:
     return DocumentInfo(doc.id, doc.title, doc.publisher, doc.date_label, doc.url, doc.region, doc.kind)
+
+def _service_fact(f: ServiceFact) -> Fact:
+    source = Source(
+        f"service:{f.fact_id}", f.source_title, f.publisher, f.source_date, "", f.quote, f.source_url,
+        f.verified_on.isoformat(),
+    )
+    return Fact(
+        id=f.fact_id, metric=SERVICE_FACT_KINDS.get(f.kind, f.kind), region=f.region, period="info",
+        period_label=f"{f.verified_on.year}年{f.verified_on.month}月{f.verified_on.day}日核实", value=f.statement,
+        unit="", qualifier="", nature="service", topics=(f.topic,), status="current", note="", source=source,
+        display=f.statement, metric_key=f"service_{f.kind}",
+    )

@@ -677,19 +677,22 @@
     }
     var fromBot = item.from === 'bot';
     var wrap = el('div', {
-      className: 'rw-msg ' + (fromBot ? 'rw-msg-bot' : 'rw-msg-user') + (item.kind === 'welcome' ? ' rw-msg-welcome' : ''),
+      className: 'rw-msg ' + (fromBot ? 'rw-msg-bot' : 'rw-msg-user') + (item.kind === 'welcome' ? ' rw-msg-welcome' : '') +
+        (item.kind === 'staff' ? ' rw-msg-staff' : ''),
       'data-id': item.id
     });
     var bubble = el('div', { className: 'rw-bubble' }, [
       el('span', { className: 'rw-sr-only', text: fromBot ? '小助手说：' : '我说：' })
     ]);
+    // why: a person answered, not the bot; the resident must be able to tell them apart.
+    if (item.kind === 'staff') { bubble.appendChild(el('p', { className: 'rw-staff-label', text: '工作人员回复' })); }
     if (fromBot) { renderText(bubble, item.text, sourceLinker(item)); } else { bubble.appendChild(el('p', { text: item.text })); }
     wrap.appendChild(bubble);
     if (fromBot && item.buttons && item.buttons.length) { wrap.appendChild(renderButtons(item)); }
     var meta = metaLine(item, fromBot ? '小助手' : '我');
     wrap.appendChild(meta);
     if (!fromBot) { renderDelivery(item, meta); }
-    if (fromBot && item.kind !== 'welcome' && item.text) { renderFeedback(item, meta, wrap); }
+    if (fromBot && item.kind !== 'welcome' && item.kind !== 'staff' && item.text) { renderFeedback(item, meta, wrap); }
     return wrap;
   }
 
@@ -995,6 +998,7 @@
       state.everConnected = true;
       setStatus('online');
       flushQueue();
+      fetchStaffReplies();
     });
     socket.on('connect_error', function () { setStatus('offline'); });
     socket.on('disconnect', function () { setStatus('offline'); });
@@ -1043,8 +1047,22 @@
     return out.length ? out : null;
   }
 
+  // Staff replies written while the resident was away (the hand-off queue keeps them in the app DB).
+  function fetchStaffReplies() {
+    postJSON('/api/replies', { session_id: state.sessionId }).then(function (data) {
+      (Array.isArray(data.replies) ? data.replies : []).forEach(function (r) {
+        if (r && typeof r.text === 'string' && r.text) { addItem({ from: 'bot', kind: 'staff', text: r.text.slice(0, 2000) }); }
+      });
+    }, function () { /* why: the website API may be absent on an embedding site; the chat still works. */ });
+  }
+
   function onBotMessage(data) {
     if (!data || typeof data !== 'object') { return; }
+    if (data.staff === true && typeof data.text === 'string' && data.text) {
+      // why: a staff reply from the hand-off queue; the tab that asked records it like an answer.
+      if (mine()) { addItem({ from: 'bot', kind: 'staff', text: data.text }); }
+      return;
+    }
     if (!mine()) { return; } // why: the tab that asked records it; this tab sees it through storage.
     var asker = lastUser();
     if (asker && asker.delivery === 'sent') {

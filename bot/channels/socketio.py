@@ -27,6 +27,7 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
+from bot.channels import staff
 from bot.channels.guard import guarded
 from bot.channels.rest import request_address
 from bot.ratelimit import trusted_proxies
@@ -89,6 +90,8 @@ class SocketIOChannel(SocketIOInput):
         # why: engine.io accepts 1 MB per message by default; a resident's message is at most 500
         # characters once cleaned, so anything near this limit is abuse (frames over it are dropped).
         sio.eio.max_http_buffer_size = MAX_MESSAGE_BYTES
+        # why: the console's staff replies reach the resident's room through this server.
+        staff.register_socketio(sio, self.bot_message_evt, self.namespace)
 
         # why: registering again for the same event replaces Rasa's handlers (python-socketio keeps
         # one handler per event and namespace); the behaviour is Rasa's apart from the fixes above.

@@ -51,6 +51,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply, TransferCustomerServiceReply
 from wechatpy.utils import WeChatSigner
 
+from bot.channels import staff
 from bot.channels.guard import guard_message, guarded
 from bot.channels.guard import replies as guard_replies
 from bot.channels.wechat_client import WeChatClient, mask_openid
@@ -331,6 +332,8 @@ class WeChatInput(InputChannel):
         # why: rate limit and "never silent" for every turn; texts are cleaned in _ask (events are trusted).
         self._on_new_message = guarded(on_new_message, clean=False)
         webhook = Blueprint("wechat_webhook", __name__)
+        # why: staff replies from the console use this channel's client (and its local outbox).
+        staff.register_wechat(self.client)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

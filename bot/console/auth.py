@@ -38,7 +38,8 @@ LOCKOUT_WINDOW = timedelta(minutes=15)
 ANONYMOUS_SESSION_MAX = timedelta(hours=1)
 COOKIE_NAME = "rs_console"
 # Permissions that only the admin role has.
-ADMIN_ONLY = frozenset({"activate_model", "rollback_model", "manage_users"})
+# why: review_facts is admin-only so a service fact always passes a second role before it goes live.
+ADMIN_ONLY = frozenset({"activate_model", "rollback_model", "manage_users", "review_facts"})
 PERMISSIONS = frozenset({"edit_data", "work_inbox", "try_sentence", "start_training", "view"}) | ADMIN_ONLY
 
 _hasher = PasswordHasher()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -61,6 +61,7 @@ class Occurrence:
     confidence: float | None = None
     predicted: str | None = None
     context: str = ""
+    channel: str = ""
 
 
 @dataclass
@@ -73,10 +74,38 @@ class InboxItem:
     confidence: float | None = None
     predicted: str | None = None
     contexts: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
 
     @property
     def source_labels(self) -> list[str]:
         return [SOURCE_LABELS.get(s, s) for s in self.sources]
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """What the trainer narrowed the inbox to (every field optional)."""
+
+    q: str = ""  # text search (normalised substring)
+    intent: str = ""  # the model's guess
+    source: str = ""  # fallback | low_confidence | thumbs_down | handoff
+    channel: str = ""  # socketio | wechat | rest | web
+    max_confidence: float | None = None
+    since: datetime | None = None
+
+    def accepts(self, item: InboxItem) -> bool:
+        if self.q and normalise(self.q) not in normalise(item.text + " ".join(item.contexts)):
+            return False
+        if self.intent and item.predicted != self.intent:
+            return False
+        if self.source and self.source not in item.sources:
+            return False
+        if self.channel and self.channel not in item.channels:
+            return False
+        if self.max_confidence is not None and (item.confidence is None or item.confidence > self.max_confidence):
+            return False
+        if self.since is not None and (item.last_seen is None or item.last_seen < self.since):
+            return False
+        return True
 
 
 def item_key(masked_text: str) -> str:
@@ -111,12 +140,12 @@ def tracker_occurrences(url: str, low_confidence: float, scan_limit: int = 5000)
         with engine.connect() as connection:
             rows = connection.execute(
                 text(
-                    "SELECT sender_id, timestamp, intent_name, data FROM events "
+                    "SELECT id, sender_id, timestamp, intent_name, data FROM events "
                     "WHERE type_name = 'user' ORDER BY id DESC LIMIT :limit"
                 ),
                 {"limit": scan_limit},
-            )
-            for sender_id, timestamp, intent_name, data in rows:
+            ).all()
+            for event_id, sender_id, timestamp, intent_name, data in rows:
                 if str(sender_id).startswith(IGNORED_SENDER_PREFIXES):
                     continue
                 try:
@@ -125,6 +154,9 @@ def tracker_occurrences(url: str, low_confidence: float, scan_limit: int = 5000)
                     # why: a row another channel or an older version wrote (not an object, odd types).
                     logger.warning("skipped an unreadable tracker event")
                     continue
+                if occurrence is not None and len(found) < 500:
+                    # why: a message alone is often unclear; what was said just before explains it.
+                    occurrence = replace(occurrence, context=_context(connection, sender_id, event_id))
                 if occurrence is not None:
                     found.append(occurrence)
     except SQLAlchemyError as error:
@@ -132,6 +164,26 @@ def tracker_occurrences(url: str, low_confidence: float, scan_limit: int = 5000)
     finally:
         engine.dispose()
     return found
+
+
+def _context(connection, sender_id: str, event_id: int) -> str:
+    """The two turns before a message in its conversation (masked), as one line."""
+    rows = connection.execute(
+        text(
+            "SELECT type_name, data FROM events WHERE sender_id = :sender AND id < :id "
+            "AND type_name IN ('user', 'bot') ORDER BY id DESC LIMIT 2"
+        ),
+        {"sender": sender_id, "id": event_id},
+    ).all()
+    parts = []
+    for type_name, data in reversed(rows):
+        try:
+            said = (json.loads(data or "{}").get("text") or "").strip()
+        except json.JSONDecodeError:
+            continue
+        if said and not said.startswith("/"):
+            parts.append(("居民：" if type_name == "user" else "机器人：") + _masked(said)[:120])
+    return ("之前：" + " ／ ".join(parts)) if parts else ""
 
 
 def _from_user_event(
@@ -167,6 +219,7 @@ def _from_user_event(
         _utc(event.get("timestamp") or timestamp),
         float(best) if best is not None else None,
         predicted,
+        channel=str(event.get("input_channel") or ""),
     )
 
 
@@ -196,10 +249,14 @@ def feedback_occurrences(app_store_factory: Callable[[], object] | None = None, 
             if item.reason or item.comment:
                 reason = REASON_LABELS.get(item.reason or "", item.reason or "")
                 context += f"（原因：{reason} {_masked(item.comment)}".rstrip() + "）"
-            found.append(Occurrence("thumbs_down", _masked(item.user_text), item.created_at, context=context))
+            channel = getattr(item, "channel", "") or ""
+            found.append(Occurrence("thumbs_down", _masked(item.user_text), item.created_at, context=context,
+                                    channel=channel))
         for item in store.list_handoffs(limit=limit):
             # why: only the message; the (masked) contact has nothing to do with training.
-            found.append(Occurrence("handoff", _masked(item.message), item.created_at))
+            found.append(
+                Occurrence("handoff", _masked(item.message), item.created_at, channel=getattr(item, "channel", ""))
+            )
     except SQLAlchemyError as error:
         logger.warning("cannot read widget feedback: %s", error.__class__.__name__)
     return found
@@ -226,6 +283,10 @@ def build_inbox(
             item.last_seen = occ.at
         if occ.predicted and item.predicted is None:
             item.predicted, item.confidence = occ.predicted, occ.confidence
+        elif item.confidence is None and occ.confidence is not None:
+            item.confidence = occ.confidence
+        if occ.channel and occ.channel not in item.channels:
+            item.channels.append(occ.channel)
         if occ.context and occ.context not in item.contexts and len(item.contexts) < 3:
             item.contexts.append(occ.context)
     ordered = sorted(

@@ -13,6 +13,9 @@ Contract:
   random one is generated into ``<var>/console-secret`` on first use (see :mod:`bot.console.auth`).
 - ``RASA_URL`` (default ``http://localhost:5005``) and ``RASA_API_TOKEN`` reach the running bot's
   HTTP API (on only when the token is set) for "try a sentence" and model activation.
+- ``STAFF_REPLY_TOKEN`` authenticates the hand-off queue's replies to the bot (``/webhooks/staff/reply``).
+- ``DATABASE_URL`` is the knowledge database (staff service facts live there, table ``kb_service_facts``);
+  ``SERVICE_FACT_HOSTS`` lists extra hosts accepted as official sources (tests only).
 - ``TRACKER_DB_URL`` (SQLAlchemy URL) or ``TRACKER_DB`` (SQLite file, default ``var/tracker.db``,
   relative to the repository root like the launcher) is the tracker store the inbox reads.
 - ``CONSOLE_EVAL_SET=off`` leaves the evaluation set (``tests/eval/questions.yml``) out of retraining.
@@ -51,6 +54,12 @@ class ConsoleSettings:
     environment: str = "development"
     rasa_url: str = "http://localhost:5005"
     rasa_api_token: str | None = None
+    # why: a secret separate from the Rasa API token: it can only send staff replies, nothing else.
+    staff_reply_token: str | None = None
+    # the knowledge database that holds staff service facts ("" = the knowledge package's default)
+    kb_database_url: str = ""
+    # hosts accepted as official sources besides *.gov.cn over https (tests: 127.0.0.1)
+    service_fact_hosts: tuple[str, ...] = ()
     tracker_db_url: str = ""
     session_idle_seconds: int = 8 * 3600
     # why: an idle limit alone lets a session that is used every few hours live for ever.
@@ -110,6 +119,8 @@ class ConsoleSettings:
                 raise SettingsError("CONSOLE_SECRET must be set to a random value of 32+ characters in production")
             if not self.validate_with_rasa:
                 raise SettingsError("CONSOLE_VALIDATE=off is for tests only")
+            if self.service_fact_hosts:
+                raise SettingsError("SERVICE_FACT_HOSTS is for tests only: sources must be official .gov.cn sites")
         if not 0 < self.low_confidence < 1:
             raise SettingsError("CONSOLE_LOW_CONFIDENCE must be between 0 and 1")
         return self
@@ -139,6 +150,9 @@ class ConsoleSettings:
             environment=environment,
             rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
             rasa_api_token=env.get("RASA_API_TOKEN") or None,
+            staff_reply_token=env.get("STAFF_REPLY_TOKEN") or None,
+            kb_database_url=env.get("DATABASE_URL") or "",
+            service_fact_hosts=tuple(h.strip() for h in (env.get("SERVICE_FACT_HOSTS") or "").split(",") if h.strip()),
             tracker_db_url=tracker_url,
             session_idle_seconds=int(float(env.get("CONSOLE_SESSION_IDLE_HOURS") or 8) * 3600),
             low_confidence=float(env.get("CONSOLE_LOW_CONFIDENCE") or 0.6),

@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 import yaml
 
-from bot.console.checks import normalise, rasa_env, read_tail
+from bot.console.checks import normalise, rasa_env, rasa_validate, read_tail
 from bot.console.nlu_files import NluFile, parse_example
 from bot.console.rasa_client import RasaClient
 from bot.console.settings import REPO_ROOT, ConsoleSettings
@@ -531,6 +531,12 @@ class TrainingManager:
             await asyncio.to_thread(
                 self.store.update_run, run_id, status="running", run_dir=str(run_dir), phase="准备数据"
             )
+            t0 = time.monotonic()
+            # why: saves are checked file by file; the whole project is validated once, here, before training.
+            validation = await rasa_validate(settings)
+            timings["validate"] = round(validation.seconds, 1)
+            if not validation.ok:
+                raise TrainingError("rasa data validate 没有通过，未开始训练：" + "；".join(validation.messages[:5]))
             t0 = time.monotonic()
             data_hash, snapshot = await asyncio.to_thread(make_snapshot, settings)
             live_name, live_note = await self.live_model()

@@ -134,21 +134,24 @@ def test_rasa_validate_passes_on_the_project_and_fails_on_a_broken_story(tmp_pat
     assert result.messages
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("broken", [False, True], ids=["valid-project", "broken-story"])
+def _drop_domain_intent(project: Path, intent: str) -> None:
+    domain = project / "domain.yml"
+    text = domain.read_text(encoding="utf-8")
+    assert f"  - {intent}\n" in text
+    domain.write_text(text.replace(f"  - {intent}\n", "", 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["valid-project", "intent-not-in-domain"])
 def test_web_changes_are_validated_and_reverted_byte_for_byte(project, fake_rasa, broken):
-    """Through the web app: the file is written and validated; on failure the old bytes come back."""
+    """Through the web app: the rewritten file is validated (Rasa's NLU reader, intents in the domain);
+    on failure the old bytes come back."""
     from bot.console.app import create_app
     from bot.console.auth import Authenticator, load_secret
     from bot.console.store import Store
     from tests.console.support import PASSWORD, EmptyAppStore, ServerThread
 
     if broken:
-        (project / "data" / "stories" / "broken.yml").write_text(
-            'version: "3.1"\nstories:\n- story: broken\n  steps:\n  - intent: greet\n'
-            "  - action: action_not_in_domain\n",
-            encoding="utf-8",
-        )
+        _drop_domain_intent(project, "ask_pension")
     settings = _validate_settings(project)
     store = Store(settings.database_url)
     Authenticator(store, settings, load_secret(settings)).create_user("t", PASSWORD, "trainer")
@@ -169,7 +172,8 @@ def test_web_changes_are_validated_and_reverted_byte_for_byte(project, fake_rasa
     actions = [e.action for e in store.audit_entries()]
     if broken:
         assert response.status_code == 422
-        assert any("rasa data validate 没有通过" in f for f in flashes(response.text))
+        assert any("数据校验没有通过" in f for f in flashes(response.text))
+        assert "domain.yml 中没有意图 ask_pension" in response.text
         assert path.read_bytes() == before
         assert "example_add_rejected" in actions
     else:
@@ -177,3 +181,43 @@ def test_web_changes_are_validated_and_reverted_byte_for_byte(project, fake_rasa
         assert path.read_bytes() != before
         assert "- [深圳](region)养老金到底怎么算才对" in path.read_text(encoding="utf-8")
         assert "example_add" in actions
+
+
+@pytest.mark.slow
+def test_a_project_wide_error_does_not_block_a_save_but_blocks_training(project, fake_rasa):
+    """A broken story elsewhere is no reason to refuse an example; the full `rasa data validate`
+    before retraining stops the run instead (issue 17: saves no longer run it)."""
+    import time
+
+    from bot.console.app import create_app
+    from bot.console.auth import Authenticator, load_secret
+    from bot.console.store import Store
+    from tests.console.support import PASSWORD, EmptyAppStore, ServerThread
+
+    (project / "data" / "stories" / "broken.yml").write_text(
+        'version: "3.1"\nstories:\n- story: broken\n  steps:\n  - intent: greet\n'
+        "  - action: action_not_in_domain\n",
+        encoding="utf-8",
+    )
+    settings = _validate_settings(project)
+    store = Store(settings.database_url)
+    Authenticator(store, settings, load_secret(settings)).create_user("t", PASSWORD, "trainer")
+    server = ServerThread(create_app(settings, store=store, rasa=fake_rasa, app_store_factory=EmptyAppStore)).start()
+    try:
+        session = sign_in(server.url, "t")
+        saved = post_form(session, server.url, "/intents/ask_pension", "/intents/ask_pension/add",
+                          {"raw": "[深圳](region)养老金到底怎么算才对"})
+        assert saved.status_code == 303
+        started = post_form(session, server.url, "/training", "/training/start", {})
+        assert started.status_code == 303
+        run_id = int(started.headers["Location"].rsplit("/", 1)[1])
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            run = store.run(run_id)
+            if run.finished:
+                break
+            time.sleep(1)
+    finally:
+        server.stop()
+    assert run.status == "failed" and "rasa data validate 没有通过" in (run.error or "")
+    assert run.model_name is None  # nothing was trained

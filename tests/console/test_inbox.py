@@ -284,3 +284,78 @@ def test_a_poison_message_does_not_take_the_inbox_down(settings, store, users, p
         server.stop()
     assert response.status_code == 200
     assert "养老金怎么领" in response.text and "\ufffdabc" in response.text
+# --- issue 17: context, filters, search, bulk ---------------------------------------------------------
+
+CONTEXT_EVENTS = [
+    ("c1", "user", {**user_event("深圳的养老金", "ask_pension", 0.95), "input_channel": "socketio"}),
+    ("c1", "bot", {"event": "bot", "text": "深圳养老金……"}),
+    ("c1", "user", {**user_event("那上海那边咋样哩", "nlu_fallback", 0.3), "input_channel": "socketio"}),
+    ("w1", "user", {**user_event("失业金咋领", "ask_unemployment_insurance", 0.42), "input_channel": "wechat"}),
+    ("w2", "user", {**user_event("退休年龄", "ask_retirement", 0.55), "input_channel": "wechat"}),
+]
+
+
+def test_context_and_channel_of_each_message(tmp_path):
+    url = tracker_db(tmp_path / "t.db", CONTEXT_EVENTS)
+    found = {o.text: o for o in tracker_occurrences(url, 0.6)}
+    assert found["那上海那边咋样哩"].context == "之前：居民：深圳的养老金 ／ 机器人：深圳养老金……"
+    assert found["那上海那边咋样哩"].channel == "socketio" and found["失业金咋领"].channel == "wechat"
+    assert found["失业金咋领"].context == ""
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ["退休年龄", "失业金咋领", "那上海那边咋样哩"]),
+        ("?q=失业", ["失业金咋领"]),
+        ("?channel=wechat", ["退休年龄", "失业金咋领"]),
+        ("?intent=ask_retirement", ["退休年龄"]),
+        ("?source=fallback", ["那上海那边咋样哩"]),
+        ("?max_conf=0.5", ["失业金咋领", "那上海那边咋样哩"]),
+        ("?since=2099-01-01", []),
+        ("?max_conf=abc", ["退休年龄", "失业金咋领", "那上海那边咋样哩"]),  # bad input is ignored, not an error
+    ],
+)
+def test_inbox_filters_and_search(settings, store, users, query, expected):
+    tracker_db(Path(settings.tracker_db_url.removeprefix("sqlite:///")), CONTEXT_EVENTS)
+    server = ServerThread(create_app(settings, store=store, rasa=FakeRasa(), app_store_factory=EmptyFeedback)).start()
+    try:
+        page = sign_in(server.url, users["trainer"]).get(server.url + "/inbox" + query)
+    finally:
+        server.stop()
+    assert page.status_code == 200
+    shown = [t for t in ("退休年龄", "失业金咋领", "那上海那边咋样哩") if f'value="{t}" class="grow' in page.text]
+    assert shown == expected
+
+
+class EmptyFeedback:
+    def list_feedback(self, **_kwargs):
+        return []
+
+    def list_handoffs(self, **_kwargs):
+        return []
+
+
+def test_bulk_assign_and_dismiss(settings, store, users, project):
+    tracker_db(Path(settings.tracker_db_url.removeprefix("sqlite:///")), CONTEXT_EVENTS)
+    server = ServerThread(create_app(settings, store=store, rasa=FakeRasa(), app_store_factory=EmptyFeedback)).start()
+    try:
+        session = sign_in(server.url, users["trainer"])
+        keys = [item_key("失业金咋领"), item_key("那上海那边咋样哩")]
+        token = session.get(server.url + "/inbox").text.split('name="csrf_token" value="')[1].split('"')[0]
+        assigned = session.post(server.url + "/inbox/bulk", allow_redirects=False, data=[
+            ("csrf_token", token), ("key", keys[0]), ("key", keys[1]), ("intent", "ask_unemployment_insurance"),
+            ("bulk", "assign"),
+        ])
+        assert assigned.status_code == 303
+        dismissed = session.post(server.url + "/inbox/bulk", allow_redirects=False, data=[
+            ("csrf_token", token), ("key", item_key("退休年龄")), ("bulk", "dismiss"),
+        ])
+        assert dismissed.status_code == 303
+        page = session.get(server.url + "/inbox").text
+    finally:
+        server.stop()
+    nlu = (project / "data" / "nlu" / "unemployment_insurance.yml").read_text(encoding="utf-8")
+    assert "- 失业金咋领\n" in nlu and "- 那上海那边咋样哩\n" in nlu
+    assert "没有待处理的消息" in page
+    assert [e.detail.get("bulk") for e in store.audit_entries(action="inbox_assign")] == [True, True]

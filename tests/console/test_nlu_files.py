@@ -244,3 +244,28 @@ def test_real_file_edit_is_minimal(tmp_path):
     repo.apply([Replace("ask_pension", 0, first.raw, first.raw + "呀")])
     changed = diff(source.read_text(encoding="utf-8"), (target / "pension.yml").read_text(encoding="utf-8"))
     assert changed == [f"-    - {first.raw}", f"+    - {first.raw}呀"]
+
+
+# --- issue 17: import / export ---------------------------------------------------------------------------
+
+IMPORT_FIXTURE = Path(__file__).resolve().parents[1] / "data" / "console" / "import_examples.csv"
+
+
+def test_export_then_import_round_trip(server, users, project):
+    from tests.console.support import csrf_of, flashes, sign_in
+
+    session = sign_in(server.url, users["trainer"])
+    exported = session.get(server.url + "/examples/export.csv")
+    assert exported.status_code == 200 and exported.text.startswith("intent,example\n")
+    assert "ask_pension," in exported.text
+    assert session.get(server.url + "/examples/export.yml").text.startswith('version: "3.1"\nnlu:\n- intent: ')
+    token = csrf_of(session.get(server.url + "/").text)
+    response = session.post(server.url + "/examples/import", data={"csrf_token": token},
+                            files={"file": ("import_examples.csv", IMPORT_FIXTURE.read_bytes(), "text/csv")})
+    assert response.status_code == 200  # redirected to the intents page
+    shown = flashes(response.text)
+    assert shown[0] == "导入 2 条，未导入 3 条"
+    assert any("文件中重复" in f for f in shown) and any("没有意图 ask_nothing_here" in f for f in shown)
+    assert "13812345678" not in response.text
+    assert "- [深圳](region)养老金到底每个月发多少钱\n" in (project / "data" / "nlu" / "pension.yml").read_text("utf-8")
+    assert "- 退休手续一般提前多久开始准备\n" in (project / "data" / "nlu" / "retirement.yml").read_text("utf-8")

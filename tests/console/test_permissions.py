@@ -16,7 +16,10 @@ from bot.console.auth import ADMIN_ONLY, PERMISSIONS, AuthError, can, hash_passw
 from bot.console.store import SessionRow, User, utcnow
 from tests.console.support import PASSWORD, console_env, csrf_of, flashes, post_form, sign_in
 
-SAMPLE_PARAMS = {"name": "ask_pension", "index": "0", "key": "0" * 32, "run_id": "1", "user_id": "1"}
+SAMPLE_PARAMS = {
+    "name": "ask_pension", "index": "0", "key": "0" * 32, "run_id": "1", "user_id": "1", "case_id": "1",
+    "fact_id": "SF-0001", "row_id": "1",
+}
 SECRET_MARKERS = ("ask_pension", "养老金", "csrf_token", "admin1", "trainer1")
 
 
