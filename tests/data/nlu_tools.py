@@ -42,6 +42,8 @@ CONVERSATION_FILES = {
     "select_option": "followup.yml",
     "request_fraud": "safety.yml",
     "prompt_injection": "safety.yml",
+    "distress": "distress.yml",
+    "verify_source": "verify.yml",
 }
 
 CORE_REGIONS = {"深圳", "上海", "全国"}
