@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.feedback import AppStore, StoreError, load_fernet
+from bot.http_limits import HANDLER_ARGS, refuse_encoded_bodies
 
 logger = logging.getLogger(__name__)
 
@@ -303,7 +304,11 @@ def _asset(path: Path, content_type: str) -> Handler:
 
 def create_app(settings: WebSettings | None = None, store: AppStore | None = None) -> web.Application:
     """The aiohttp application; tests pass a store on a temporary database."""
-    app = web.Application(middlewares=[security_headers, api_guard], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[refuse_encoded_bodies, security_headers, api_guard],
+        client_max_size=MAX_BODY,
+        handler_args=HANDLER_ARGS,
+    )
     app[SETTINGS] = settings or WebSettings.from_env()
     app[STORE] = store or AppStore()
     app[LIMITER] = RateLimiter(app[SETTINGS].rate_limit)

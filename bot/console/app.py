@@ -57,6 +57,7 @@ from bot.console.rasa_client import RasaClient
 from bot.console.settings import ConsoleSettings, get_settings
 from bot.console.store import ROLES, ConsoleSession, Store, StoreError, User
 from bot.console.training import TrainingError, TrainingManager
+from bot.http_limits import HANDLER_ARGS, refuse_encoded_bodies
 from bot.sanitize import clean_user_text, contains_pii, mask_pii
 
 logger = logging.getLogger(__name__)
@@ -957,7 +958,11 @@ def create_app(
         jinja=make_jinja(),
         app_store_factory=app_store_factory,
     )
-    app = web.Application(middlewares=[security_middleware, session_middleware], client_max_size=256 * 1024)
+    app = web.Application(
+        middlewares=[refuse_encoded_bodies, security_middleware, session_middleware],
+        client_max_size=256 * 1024,
+        handler_args=HANDLER_ARGS,
+    )
     app[CONSOLE] = console
     for method, path, handler, _ in _ROUTES:
         app.router.add_route(method, path, handler)
