@@ -84,7 +84,7 @@ def password_problem(password: str, username: str = "") -> str | None:
     if kinds < 2 or len(set(password)) < 4:
         return "密码须包含字母、数字、符号中的至少两类，且不能是重复的字符"
     lowered = password.lower()
-    if lowered in COMMON_PASSWORDS or (username and username.lower() in lowered):
+    if lowered in COMMON_PASSWORDS or (len(username) >= 3 and username.lower() in lowered):
         return "密码太常见或包含用户名，请换一个"
     return None
 
