@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.feedback import AppStore, StoreError, load_fernet
+from bot.http_limits import HANDLER_ARGS, refuse_encoded_bodies
 from bot.script import to_traditional
 from knowledge.service import KnowledgeBaseNotBuilt, KnowledgeService
 
@@ -437,7 +438,11 @@ def create_app(
     settings: WebSettings | None = None, store: AppStore | None = None, knowledge: KnowledgeService | None = None
 ) -> web.Application:
     """The aiohttp application; tests pass a store on a temporary database (and a knowledge service)."""
-    app = web.Application(middlewares=[security_headers, api_guard], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[refuse_encoded_bodies, security_headers, api_guard],
+        client_max_size=MAX_BODY,
+        handler_args=HANDLER_ARGS,
+    )
     app[SETTINGS] = settings or WebSettings.from_env()
     app[STORE] = store or AppStore()
     app[LIMITER] = RateLimiter(app[SETTINGS].rate_limit)

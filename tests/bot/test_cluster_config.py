@@ -27,7 +27,7 @@ def test_nginx_conf_is_complete_and_valid(plan: ClusterPlan):
     text = conf.read_text(encoding="utf-8")
     assert "{{" not in text
     for expected in ("listen 0.0.0.0:18005", "127.0.0.1:18015 max_fails=1", "127.0.0.1:18066 max_fails=1",
-                     "listen 127.0.0.1:18055", "client_max_body_size 64k", "proxy_next_upstream error timeout",
+                     "listen 127.0.0.1:18055", "client_max_body_size 64k", "if ($http_content_encoding)", "proxy_next_upstream error timeout",
                      "hash $remote_addr consistent", "Upgrade $http_upgrade"):
         assert expected in text
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -262,3 +263,13 @@ def test_production_start_refuses_without_handoff_key(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.delenv("HANDOFF_KEY", raising=False)
     assert main(["--port", "0"]) == 2
+
+
+@pytest.mark.parametrize("encoding", ["deflate", "gzip", "br", "DEFLATE "])
+def test_compressed_request_bodies_are_refused_before_inflating(store, encoding):
+    bomb = zlib.compress(json.dumps({**FEEDBACK, "comment": "x" * 20_000_000}).encode(), 9)  # ~20 KB → 20 MB
+    assert len(bomb) < 64 * 1024
+    status, _, _ = call(app_for(store), "POST", "/api/feedback", data=bomb,
+                        headers={"Content-Type": "application/json", "Content-Encoding": encoding})
+    assert status == 415
+    assert store.list_feedback() == []
