@@ -88,7 +88,10 @@ run: kb train web-deps ## install if needed, build the knowledge base, train if 
 	$(PY) -m bot.launcher --model $(MODEL)
 
 .PHONY: test
-test: kb train validate web-deps browser-deps nginx-deps audit ## run the whole test suite (installs, builds and trains if needed)
+test: kb train validate web-deps browser-deps nginx-deps ## run the whole test suite (installs, builds and trains if needed)
+	@# why: machines without a route to the vulnerability service (CI here) must still test; the audit then
+	@# says loudly that only the dated offline snapshot was checked. `make audit` alone fails in that case.
+	AUDIT_OFFLINE_OK=$${AUDIT_OFFLINE_OK:-1} $(MAKE) --no-print-directory audit
 	$(PY) -m ruff check bot actions knowledge tests
 	BOT_MODEL=$(MODEL) $(PY) -m pytest -q
 
