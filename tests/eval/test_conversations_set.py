@@ -68,3 +68,19 @@ def test_the_patterns_of_the_issue_are_written_down():
     for pattern in ("之前呢", "目标定的多少", "那2024年呢", "去年呢", "第三个", "最后一个", "第四件", "/ask_pension",
                     "不想活", "跳楼", "杀了他", "征求意见稿里不是写的96%吗"):
         assert any(pattern in t for t in texts), pattern
+
+
+def test_the_runner_scores_turns_and_conversations(tmp_path, monkeypatch):
+    """make eval's scoring on canned replies: one conversation passes, one fails a turn, one invents a number."""
+    from tests.eval import runner
+
+    cases = [
+        {"id": "ok", "category": "x", "turns": [{"text": "a", "must_contain": ["20.7万人"]}] * 3},
+        {"id": "bad", "category": "x", "turns": [{"text": "a", "must_contain": ["20.7万人"]},
+                                                 {"text": "b", "must_not_contain": ["再见"]}]},
+    ]
+    replies = {"a": "城镇新增就业20.7万人", "b": "再见！还有31415个"}
+    results = [runner.run_case(case, lambda sender, text: [{"text": replies[text]}]) for case in cases]
+    summary = runner.summarise(results)
+    assert (summary["passed"], summary["total"], summary["turns_passed"], summary["turns_total"]) == (1, 2, 4, 5)
+    assert runner.invented_numbers(results, frozenset({"20.7"})) == {"bad": ["31415"]}
