@@ -39,7 +39,7 @@ import jinja2
 from aiohttp import web
 
 from bot.console import checks
-from bot.console.auth import COOKIE_NAME, Authenticator, AuthError, can, load_secret
+from bot.console.auth import COOKIE_NAME, LOGIN_COOKIE_NAME, Authenticator, AuthError, can, load_secret
 from bot.console.inbox import item_key, load_inbox
 from bot.console.nlu_files import (
     Add,
@@ -58,6 +58,7 @@ from bot.console.settings import ConsoleSettings, get_settings
 from bot.console.store import ROLES, ConsoleSession, Store, StoreError, User
 from bot.console.training import TrainingError, TrainingManager
 from bot.http_limits import HANDLER_ARGS, refuse_encoded_bodies
+from bot.ratelimit import client_address, trusted_proxies
 from bot.sanitize import clean_user_text, contains_pii, mask_pii
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if request["user"] is None:
             return _refuse_anonymous(request)
         if permission and not can(request["user"], permission):
+            await _thread(console.store.audit, request["user"].username, "refused", request.path,
+                          reason=f"needs {permission}", method=request.method, address=client_of(request))
             return await render(request, "error.html", status=403, title="没有权限", message="这个操作需要管理员权限。")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         sent = request.headers.get("X-CSRF-Token")
@@ -196,9 +199,17 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             "application/x-www-form-urlencoded",
             "multipart/form-data",
         ):
-            sent = (await request.post()).get("csrf_token")
-        if not _same_origin(request) or not console.auth.csrf_ok(session, sent if isinstance(sent, str) else None):
+            sent = (await _form(request)).get("csrf_token")
+        sent = sent if isinstance(sent, str) else None
+        if session is None and request.path == "/login":
+            token_ok = console.auth.login_csrf_ok(request.cookies.get(LOGIN_COOKIE_NAME), sent)
+        else:
+            token_ok = console.auth.csrf_ok(session, sent)
+        if not _same_origin(request) or not token_ok:
             logger.warning("refused %s %s: CSRF check failed", request.method, request.path)
+            who = request["user"].username if request["user"] else "-"
+            await _thread(console.store.audit, who, "refused", request.path, reason="csrf",
+                          method=request.method, address=client_of(request))
             return web.Response(status=403, text="CSRF 校验失败：请刷新页面后重试。", content_type="text/plain")
     return await handler(request)
 
@@ -292,7 +303,13 @@ def _confusions(console: Console, runs: int = 5) -> dict[str, dict[str, Any]]:
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    data = await request.post()
+    """The form fields (text only); empty for a body that is not a form (JSON, nothing, garbage)."""
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return {}
+    try:
+        data = await request.post()
+    except (ValueError, UnicodeDecodeError):
+        return {}
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
@@ -378,9 +395,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def _safe_next(value: str | None) -> str:
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """A local path to go to after sign-in; anything else is ``/``."""
+    # why: browsers drop tabs and newlines from URLs, so "/\t/evil.example" became "//evil.example".
+    if not value or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "/"
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
     return value
+
+
+def client_of(request: web.Request) -> str:
+    """The client address (``X-Forwarded-For`` only from ``TRUSTED_PROXIES``), for audit and lockout."""
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted_proxies())
 
 
 @route("GET", "/login", None)
@@ -391,9 +417,11 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     session = request["session"]
     response_cookie = None
     if session is None:
-        new = await _thread(console.auth.start_session, None)
-        response_cookie = new.cookie
-        csrf = new.csrf_token
+        # why: nothing stored for an anonymous visitor (see bot.console.auth): a signed nonce instead.
+        nonce = request.cookies.get(LOGIN_COOKIE_NAME) or ""
+        if not (0 < len(nonce) <= 128):
+            nonce = response_cookie = secrets.token_urlsafe(32)
+        csrf = console.auth.login_csrf(nonce)
     else:
         csrf = session.csrf_token
     html = console.jinja.get_template("login.html").render(
@@ -409,13 +437,13 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     )
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     if response_cookie:
-        _set_cookie(console, response, response_cookie)
+        _set_cookie(console, response, response_cookie, LOGIN_COOKIE_NAME)
     return response
 
 
-def _set_cookie(console: Console, response: web.StreamResponse, value: str) -> None:
+def _set_cookie(console: Console, response: web.StreamResponse, value: str, name: str = COOKIE_NAME) -> None:
     response.set_cookie(
-        COOKIE_NAME, value, httponly=True, samesite="Strict", secure=console.settings.cookie_secure, path="/"
+        name, value, httponly=True, samesite="Strict", secure=console.settings.cookie_secure, path="/"
     )
 
 
@@ -423,15 +451,19 @@ def _set_cookie(console: Console, response: web.StreamResponse, value: str) -> N
 async def login_submit(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     form = await _form(request)
-    user = await _thread(console.auth.authenticate, form.get("username", ""), form.get("password", ""))
+    user = await _thread(
+        console.auth.authenticate, form.get("username", ""), form.get("password", ""), client_of(request)
+    )
     if user is None:
+        session = request["session"]
         html = console.jinja.get_template("login.html").render(
             user=None,
-            csrf_token=request["session"].csrf_token,
+            csrf_token=session.csrf_token if session else console.auth.login_csrf(
+                request.cookies.get(LOGIN_COOKIE_NAME) or ""),
             nonce=request["nonce"],
             messages=[],
             path="/login",
-            error="用户名或密码错误（连续失败 5 次会锁定 15 分钟）",
+            error="用户名或密码错误（同一地址连续失败 5 次会暂时锁定，等待时间逐次加倍，最长 15 分钟）",
             next=_safe_next(form.get("next")),
             can=lambda p: False,
             bot=None,
@@ -442,6 +474,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     new = await _thread(console.auth.start_session, user)
     response = web.HTTPSeeOther(_safe_next(form.get("next")))
     _set_cookie(console, response, new.cookie)
+    response.del_cookie(LOGIN_COOKIE_NAME, path="/")
     return response
 
 
@@ -703,7 +736,8 @@ async def try_submit(request: web.Request) -> web.Response:
     form = await _form(request)
     # why: the same hygiene as a resident's message, so the answer is the one a resident would get.
     cleaned = clean_user_text(form.get("text", ""))
-    result: dict[str, Any] = {"errors": []}
+    # why: try.html reads every key (strict undefined): an empty sentence used to give a 500.
+    result: dict[str, Any] = {"errors": [], "intent": None, "ranking": [], "entities": [], "replies": []}
     if not cleaned.text:
         result["errors"].append("请输入一句话")
         return await render(request, "try.html", text="", result=result)
@@ -893,12 +927,17 @@ async def users_active(request: web.Request) -> web.StreamResponse:
 
 
 AUTH_ACTIONS = ("login", "login_failed", "login_locked", "logout")
+FAILED_AUTH_ACTIONS = ("login_failed", "login_locked")
 
 
 @route("GET", "/audit", "view")
 async def audit_page(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
-    entries = await _thread(console.store.audit_entries, 300)
+    # why: a flood of failed sign-ins must not push every real entry off the page: the last 300
+    # other entries, plus the 30 newest sign-in failures, newest first.
+    entries = await _thread(console.store.audit_entries, 300, exclude=FAILED_AUTH_ACTIONS)
+    failures = await _thread(console.store.audit_entries, 30, only=FAILED_AUTH_ACTIONS)
+    entries = sorted(entries + failures, key=lambda e: e.id, reverse=True)
     if not request["user"].is_admin:
         # why: sign-in failures may hold a password typed into the name field; only admins see them.
         entries = [e for e in entries if e.action not in AUTH_ACTIONS]

@@ -17,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import (
     Boolean,
@@ -375,12 +375,17 @@ class Store:
             )
 
     def audit_entries(
-        self, limit: int = 200, action: str | None = None, since: datetime | None = None
+        self, limit: int = 200, action: str | None = None, since: datetime | None = None,
+        exclude: Sequence[str] = (), only: Sequence[str] = (),
     ) -> list[AuditEntry]:
         with self.session() as s:
             query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
             if action:
                 query = query.where(AuditRow.action == action)
+            if exclude:
+                query = query.where(AuditRow.action.not_in(list(exclude)))
+            if only:
+                query = query.where(AuditRow.action.in_(list(only)))
             if since:
                 query = query.where(AuditRow.at >= since)
             return [
