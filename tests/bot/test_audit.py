@@ -43,13 +43,30 @@ def test_malformed_exception_line_is_refused(tmp_path: Path):
         audit.load_exceptions(path)
 
 
-@pytest.mark.parametrize("required, code", [("", 0), ("1", 1)])
-def test_unreachable_service_fails_only_when_required(monkeypatch, required, code):
-    monkeypatch.setenv("AUDIT_REQUIRED", required)
+@pytest.mark.parametrize("offline_ok, code", [("", 1), ("1", 0)])
+def test_unreachable_service_fails_unless_offline_is_accepted(monkeypatch, offline_ok, code):
+    monkeypatch.setenv("AUDIT_OFFLINE_OK", offline_ok)
     monkeypatch.setattr(audit, "run_pip_audit", lambda *a: {"dependencies": [_dep("a", skipped=True)]})
     assert audit.main([]) == code
 
 
 def test_a_vulnerability_fails_the_audit(monkeypatch):
     monkeypatch.setattr(audit, "run_pip_audit", lambda *a: {"dependencies": [_dep("a", ("PYSEC-9", ()))]})
+    assert audit.main([]) == 1
+
+
+def test_the_snapshot_date_and_the_aiohttp_advisories_are_shown(monkeypatch, capsys):
+    monkeypatch.setenv("AUDIT_OFFLINE_OK", "1")
+    monkeypatch.setattr(audit, "run_pip_audit", lambda *a: {"dependencies": [_dep("a", skipped=True)]})
+    audit.main([])
+    out = capsys.readouterr().out
+    assert "snapshot of 2024-10" in out
+    for advisory in ("GHSA-6mq8-rvhq-8wgg", "GHSA-9548-qrrj-x5pj", "GHSA-8495-4g3g-x7pr"):
+        assert advisory in out and "mitigation:" in out
+    assert "MISSING" not in out
+
+
+def test_a_mitigation_that_no_longer_holds_fails_the_audit(monkeypatch):
+    monkeypatch.setenv("AIOHTTP_NO_EXTENSIONS", "1")  # the pure-Python parser: smuggling fixes missing
+    monkeypatch.setattr(audit, "run_pip_audit", lambda *a: {"dependencies": [_dep("a")]})
     assert audit.main([]) == 1
