@@ -150,6 +150,28 @@
     [/(^|\D)((?:\d[ -]?){15,18}\d)(?!\d)/g, '[银行卡号]']
   ];
 
+  var PII_SEP = '[\\s\\-._\u00b7/()]{0,3}';
+  var PII_SPAN = new RegExp('(^|\\D)((?:\\+\\s?)?\\d(?:' + PII_SEP + '\\d){6,}(?:' + PII_SEP + '[Xx])?)(?![0-9A-Za-z])', 'g');
+  var YEAR_LIST = /^(?:(?:19|20)\d\d[\s\-._\/]+)+(?:19|20)\d\d$/;
+  var ID_18 = '[1-9]\\d{5}(?:18|19|20)\\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\\d|3[01])\\d{3}[\\dX]';
+  var ID_15 = '[1-9]\\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\\d|3[01])\\d{3}';
+
+  function kindOfDigits(d) {
+    var phone = /^1[3-9]\d{9}$/;
+    if ((d.indexOf('0086') === 0 && phone.test(d.slice(4))) || (d.indexOf('86') === 0 && phone.test(d.slice(2)))) {
+      return '[手机号]';
+    }
+    if (phone.test(d)) { return '[手机号]'; }
+    if (new RegExp('^(?:' + ID_18 + '|' + ID_15 + ')$').test(d)) { return '[身份证号]'; }
+    if (/^\d{16,19}$/.test(d)) { return '[银行卡号]'; }
+    if (d.length > 19) {
+      if (new RegExp(ID_18).test(d)) { return '[身份证号]'; }
+      if (/1[3-9]\d{9}/.test(d)) { return '[手机号]'; }
+      return '[银行卡号]';
+    }
+    return null;
+  }
+
   function maskPII(text) {
     var normalised = String(text || '');
     if (normalised.normalize) { normalised = normalised.normalize('NFKC'); }
@@ -159,6 +181,14 @@
         changed = true;
         return lead + rule[1];
       });
+    });
+    // Digit spans joined by dots, underscores, several spaces, +86 ... read as bare digits (bot/sanitize.py).
+    normalised = normalised.replace(PII_SPAN, function (whole, lead, span) {
+      if (YEAR_LIST.test(span)) { return whole; }
+      var mask = kindOfDigits(span.replace(/\D/g, '') + (/[Xx]\s*$/.test(span) ? 'X' : ''));
+      if (!mask) { return whole; }
+      changed = true;
+      return lead + mask;
     });
     return changed ? normalised : String(text || '');
   }

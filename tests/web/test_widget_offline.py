@@ -155,6 +155,9 @@ def test_rendering_is_dom_only(new_page, static_site, text, selector, count):
         "全角１３８１２３４５６７８",
         "深圳有113个社保服务网点吗",
         "0755-88123017",
+        "电话 138.1234.5678 谢谢",
+        "1 3 8 1 2 3 4 5 6 7 8",
+        "身份证 440301 1990 0101 123X",
     ],
 )
 def test_local_masking_matches_the_server(new_page, static_site, text):
