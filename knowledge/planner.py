@@ -295,7 +295,7 @@ def _figures_asked_about(svc, card: TopicCard, analysis: Analysis) -> bool:
 
 
 # why: a question that names or asks a figure ("目标是64.4万，对吗") is answered with figures, not sentences.
-_FIGURE_CUE = re.compile(r"\d|多少|几个|幾個|百分之|比例|目标|目標|人数|人數|几成|幾成|哪一年|哪年|哪几年|哪幾年|几年|幾年")
+_FIGURE_CUE = re.compile(r"\d|多少|几个|幾個|百分之|比例|目标|目標|人数|人數|几成|幾成|哪一年|哪年|哪几年|哪幾年|几年|幾年")  # noqa: E501
 # why: "补贴总共多少钱" asks the city-wide total the sources do report.
 _TOTAL_CUE = re.compile(r"总共|總共|一共|累计|累計|合计|合計|全市|总额|總額|总计|總計")
 # why: a date or a duration (2021年11月23日, 最快24分钟, 8月23日) answers "多久 / 哪天"; a result of 2024 does not.
