@@ -36,6 +36,7 @@ def answer_state(answer: Answer, question: Question | None = None) -> Dict[str, 
     return {
         "topic": answer.topic_id,
         "fact_ids": [f.id for f in answer.facts],
+        "metric_keys": list(dict.fromkeys(f.metric_key for f in answer.facts if f.metric_key))[:2],
         "statement_ids": list(getattr(answer, "statement_ids", ()) or ()),
         "region": regions[0] if regions else (question.region or question.carried_region if question else None),
         "period": question.period if question else None,
@@ -80,8 +81,15 @@ class KnowledgeAction(Action, abc.ABC):
         entity_list = message.get("entities", [])
         periods = list(dict.fromkeys(e.get("value") for e in entity_list if e.get("entity") == "period"))
         period = periods[0] if periods else None
-        if period is None and follow_up:
-            period = tracker.get_slot("period")
+        period_carried = False
+        prior_metrics: tuple[str, ...] = ()
+        if follow_up:
+            if period is None:
+                period = tracker.get_slot("period")
+                period_carried = period is not None
+            # why: "之前呢 / 目标定的多少 / 那上海呢" after a figure asks the same figure again (issue 15).
+            last = tracker.get_slot("last_answer") or {}
+            prior_metrics = tuple(last.get("metric_keys") or ()) if isinstance(last, dict) else ()
         carried = tracker.get_slot("region") if not entities.get("region") else None
         return Question(
             text=text,
@@ -90,6 +98,8 @@ class KnowledgeAction(Action, abc.ABC):
             period=period,
             more_periods=tuple(p for p in periods[1:] if p),
             has_pii=has_pii,
+            period_carried=period_carried,
+            prior_metrics=prior_metrics,
         )
 
     @staticmethod

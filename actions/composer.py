@@ -40,6 +40,8 @@ PERIOD_WORDS: Mapping[str, str] = {
 # why: follow-ups like "目标是多少" or "实际完成了多少" carry the period in plain words, not entities.
 _TARGET_CUE = re.compile(r"目标|规划要|计划|要达到|到2025|十四五|十四五期末")
 _RESULT_CUE = re.compile(r"实际|完成|实绩|实现了|做到了|已经|现在|目前|現在|而家|幾多個")
+# why: "之前呢 / 以前呢" after a 2024 or target figure asks for the 十三五 result and the 2020 base.
+_BEFORE_CUE = re.compile(r"之前|以前|过去|過去|原来|原來|此前|上一个五年|十三五")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # why: these words are in almost every question and metric name; they say nothing about which figure.
 _NOISE = re.compile(
@@ -88,6 +90,8 @@ class Question:
     more_periods: tuple[str, ...] = ()  # further period entities of the same message ("2024年…十四五…")
     has_pii: bool = False
     today: _dt.date = field(default_factory=_dt.date.today)
+    period_carried: bool = False  # ``period`` comes from an earlier turn, not this message
+    prior_metrics: tuple[str, ...] = ()  # metric keys of the figures answered last (follow-ups)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,14 @@ class Answer:
 def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | None]:
     """Return (fact periods to show, label of a period the sources cannot have)."""
     period = question.period
+    if question.period_carried:
+        # why: a period word in this message ("目标定的多少", "之前呢") beats the period of the last turn.
+        if _BEFORE_CUE.search(question.text):
+            return ("result_13th", "base_2020"), None
+        if _TARGET_CUE.search(question.text):
+            return TARGET_PERIODS, None
+        if _RESULT_CUE.search(question.text):
+            return RESULT_PERIODS, None
     if period == "last_year":
         year = str(question.today.year - 1)
         if year in PERIOD_CODES:
@@ -129,6 +141,8 @@ def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | No
         return codes, None
     if period and period.isdigit():
         return None, f"{period}年"
+    if question.prior_metrics and _BEFORE_CUE.search(question.text):
+        return ("result_13th", "base_2020"), None
     if _TARGET_CUE.search(question.text):
         return TARGET_PERIODS, None
     if _RESULT_CUE.search(question.text):
@@ -324,6 +338,14 @@ def compose_topic_answer(
     for related in card.related:
         # why: "养老、工伤、失业参保人数分别多少" spans cards; related facts compete on relevance only.
         region_facts += [f for f in svc.facts_for_topic(related, region=region) if f.id not in own]
+    if question.prior_metrics:
+        # why: a fragment ("之前呢", "目标定的多少", "那上海呢") asks the figure answered last, in the new period or
+        # region, unless it names a figure of its own.
+        bigrams = _bigrams(question.text)
+        same = [f for f in region_facts if f.metric_key in question.prior_metrics]
+        if same and max((relevance(f, bigrams) for f in region_facts), default=0) < 3:
+            if _select_facts(same, periods, question.text, {f.id for f in same}):
+                region_facts, own = same, {f.id for f in same}
     shown = _select_facts(region_facts, periods, question.text, own)
     if periods is not None and not shown:
         missing_period = missing_period or PERIOD_WORDS.get(question.period or "", "这一时期")

@@ -47,7 +47,7 @@ def slot(events, name):
 def test_a_knowledge_answer_remembers_what_it_cited(service, domain, text, intent, entities, topic, region, a_fact):
     _, events = run(ActionAnswerTopic(service), tracker(text, intent, entities), domain)
     state = slot(events, "last_answer")
-    assert set(state) == {"topic", "fact_ids", "statement_ids", "region", "period"}
+    assert set(state) == {"topic", "fact_ids", "metric_keys", "statement_ids", "region", "period"}
     assert state["topic"] == topic and state["region"] == region
     assert bool(state["fact_ids"]) == a_fact
     assert all(service.fact(i).region == region for i in state["fact_ids"])

@@ -90,3 +90,27 @@ def test_a_challenge_re_cites_the_statements_of_the_last_answer(service, domain)
     messages, _ = run(ActionVerify(service), tracker("出处呢", "verify_source", slots={"last_answer": state}), domain)
     quoted = service.statement(state["statement_ids"][0]).text
     assert quoted in messages[0]["answer"]
+
+
+@pytest.mark.parametrize(
+    "first, intent, entities, fragment, slots, must, must_not",
+    [
+        ("深圳2024年城镇新增就业有多少人", "ask_employment", [("region", "深圳"), ("period", "2024")], "之前呢",
+         {"period": "2024"}, ["64.4万人"], ["20.7万人", "我可以回答"]),
+        ("深圳2024年城镇新增就业有多少人", "ask_employment", [("region", "深圳"), ("period", "2024")], "目标定的多少",
+         {"period": "2024"}, ["60万人以上"], ["20.7万人"]),
+        ("深圳社保卡现在有多少人持卡", "ask_social_security_card", [("region", "深圳")], "目标定的多少",
+         {}, ["2300万"], ["人口覆盖率"]),
+    ],
+)
+def test_a_fragment_asks_the_figure_answered_last(service, domain, first, intent, entities, fragment, slots, must,
+                                                  must_not):
+    from actions.answer import ActionFollowup
+
+    _, events = run(ActionAnswerTopic(service), tracker(first, intent, entities), domain)
+    state = next(e["value"] for e in events if e.get("name") == "last_answer")
+    topic = next(e["value"] for e in events if e.get("name") == "topic")
+    slots = {"topic": topic, "region": "深圳", "last_answer": state, **slots}
+    messages, _ = run(ActionFollowup(service), tracker(fragment, "followup", slots=slots), domain)
+    answer = messages[0]["answer"]
+    assert all(n in answer for n in must) and not any(n in answer for n in must_not), answer
