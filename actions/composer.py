@@ -127,7 +127,8 @@ def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | No
             return RESULT_PERIODS, None
     if period == "last_year":
         year = str(question.today.year - 1)
-        if year in PERIOD_CODES:
+        # why: 去年 asks what happened; only 2024 has results in the sources (2025 is a target year).
+        if year == "2024":
             period = year
         else:
             return None, f"{year}年"
@@ -338,19 +339,26 @@ def compose_topic_answer(
     for related in card.related:
         # why: "养老、工伤、失业参保人数分别多少" spans cards; related facts compete on relevance only.
         region_facts += [f for f in svc.facts_for_topic(related, region=region) if f.id not in own]
+    continued = False
     if question.prior_metrics:
         # why: a fragment ("之前呢", "目标定的多少", "那上海呢") asks the figure answered last, in the new period or
-        # region, unless it names a figure of its own.
+        # region -- unless it names another figure ("电子的呢") or the topic changed (its own facts lack it).
         bigrams = _bigrams(question.text)
-        same = [f for f in region_facts if f.metric_key in question.prior_metrics]
-        if same and max((relevance(f, bigrams) for f in region_facts), default=0) < 3:
-            if _select_facts(same, periods, question.text, {f.id for f in same}):
-                region_facts, own = same, {f.id for f in same}
+        same = [f for f in region_facts if f.metric_key in question.prior_metrics and f.id in own]
+        others = [f for f in region_facts if f not in same]
+        best_same = max((relevance(f, bigrams) for f in same), default=0)
+        best_other = max((relevance(f, bigrams) for f in others), default=0)
+        if same and best_other <= best_same:
+            fallback = TARGET_PERIODS if missing_period else periods
+            if _select_facts(same, fallback, question.text, {f.id for f in same}):
+                region_facts, own, continued = same, {f.id for f in same}, True
+                if missing_period:
+                    periods = fallback
     shown = _select_facts(region_facts, periods, question.text, own)
     if periods is not None and not shown:
         missing_period = missing_period or PERIOD_WORDS.get(question.period or "", "这一时期")
     if missing_period:
-        shown = _select_facts(region_facts, None, question.text, own)
+        shown = _select_facts(region_facts, periods if continued else None, question.text, own)
 
     kind = svc.question_kind(question.text)
     lines.append(card.name + (region_note or ""))
@@ -392,7 +400,8 @@ def compose_topic_answer(
                 lines.append(templates.text("utter_part_no_region_facts", region=region, topic=card.name))
             if card.gaps:
                 lines.extend(_gap_lines(svc, templates, card, region, sources))
-        elif summary:
+        elif summary and not continued:
+            # why: after a fragment the one figure asked is the answer; the card's summary would add others.
             lines.append(summary[0][0])
             sources.append(summary[0][1])
 

@@ -76,7 +76,9 @@ def test_option_choice(text, expected):
     [
         (Question(period="2024"), ("result_2024",), None),
         (Question(period="last_year", today=dt.date(2025, 3, 1)), ("result_2024",), None),
-        (Question(period="last_year", today=dt.date(2026, 11, 22)), ("target_2025", "total_2021_2025"), None),
+        # why: 去年 in 2026 asks for 2025 results; the sources only hold 2025 *targets*, which must not pass for
+        # results (targets and results are kept apart), so the period is reported missing.
+        (Question(period="last_year", today=dt.date(2026, 11, 22)), None, "2025年"),
         (Question(period="2019"), None, "2019年"),
         (Question(text="目标是多少"), ("target_2025", "total_2021_2025", "annual_target"), None),
         (Question(text="实际完成了多少"), ("result_2024", "result_13th", "base_2020"), None),
