@@ -36,7 +36,7 @@ def answer_state(answer: Answer, question: Question | None = None) -> Dict[str, 
     return {
         "topic": answer.topic_id,
         "fact_ids": [f.id for f in answer.facts],
-        "metric_keys": list(dict.fromkeys(f.metric_key for f in answer.facts if f.metric_key))[:2],
+        "metric_keys": [f.metric_key for f in answer.facts[:1] if f.metric_key],
         "statement_ids": list(getattr(answer, "statement_ids", ()) or ()),
         "region": regions[0] if regions else (question.region or question.carried_region if question else None),
         "period": question.period if question else None,
