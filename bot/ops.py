@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 
 from bot.sanitize import repair_text, safe_sender_id
+from bot.sessions import REST_PREFIX
 from bot.signing import ModelRejected, sign_model, verify_model
 
 logger = logging.getLogger("bot.ops")
@@ -101,15 +102,23 @@ def retention(
 
 
 def export_conversation(engine: sa.engine.Engine, sender_id: str) -> dict[str, Any]:
-    """All stored events of one conversation, oldest first, as a JSON-ready dict."""
-    stored_id = safe_sender_id(sender_id)
-    query = (
-        sa.select(_EVENTS.c.id, _EVENTS.c.type_name, _EVENTS.c.timestamp, _EVENTS.c.data)
-        .where(_EVENTS.c.sender_id == stored_id)
-        .order_by(_EVENTS.c.id)
-    )
+    """All stored events of one conversation, oldest first, as a JSON-ready dict.
+
+    ``sender_id`` is the id as the resident or channel knows it; a REST conversation is stored as
+    ``rest-<sender>`` (bot.sessions), so that spelling is tried when the bare one holds nothing.
+    """
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
+        rest_id = sender_id if sender_id.startswith(REST_PREFIX) else REST_PREFIX + sender_id
+        for candidate in dict.fromkeys((sender_id, rest_id)):
+            stored_id = safe_sender_id(candidate)
+            query = (
+                sa.select(_EVENTS.c.id, _EVENTS.c.type_name, _EVENTS.c.timestamp, _EVENTS.c.data)
+                .where(_EVENTS.c.sender_id == stored_id)
+                .order_by(_EVENTS.c.id)
+            )
+            rows = connection.execute(query).all()
+            if rows:
+                break
     events = []
     for row in rows:
         try:

@@ -289,9 +289,10 @@ def _year_known(svc, card: TopicCard, year: str) -> bool:
 
 
 def _figures_asked_about(svc, card: TopicCard, analysis: Analysis) -> bool:
-    """A what-question about something the card's figures measure (shares 3+ character pairs with a metric)."""
+    """A what-question about something the card's figures measure (shares 2+ character pairs with a metric:
+    "欠薪治理有什么效果" and 欠薪线索“百日攻坚”效果)."""
     asked = _pairs(analysis.text)
-    return any(len(asked & _pairs(f.metric)) >= 3 for f in svc.facts_for_topic(card.id) if f.status == "current")
+    return any(len(asked & _pairs(f.metric)) >= 2 for f in svc.facts_for_topic(card.id) if f.status == "current")
 
 
 # why: a question that names or asks a figure ("目标是64.4万，对吗") is answered with figures, not sentences.
