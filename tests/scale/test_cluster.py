@@ -108,7 +108,9 @@ def test_rate_limit_answers_politely_without_calling_rasa(cluster: ScaleCluster,
 # --- concurrency --------------------------------------------------------------------------------
 def _accepted(cluster: ScaleCluster, sender: str) -> int:
     """Messages of ``sender`` that hold a ticket (queued or being handled) or are stored."""
-    raw = _redis(cluster.plan.redis_url).get(f"{cluster.plan.key_prefix}:lock:{sender}")
+    # why: the REST channel stores (and locks) the conversation as rest-<sender> (bot.sessions).
+    redis = _redis(cluster.plan.redis_url)
+    raw = redis.get(f"{cluster.plan.key_prefix}:lock:rest-{sender}") or redis.get(f"{cluster.plan.key_prefix}:lock:{sender}")
     return len(user_texts(cluster.engine, sender)) + (len(json.loads(raw)["tickets"]) if raw else 0)
 
 
