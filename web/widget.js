@@ -15,8 +15,9 @@
  *
  * Tabs: every tab of the site shares one conversation. The transcript in localStorage is merged
  * (by item id and revision), never overwritten, and the `storage` event shows each tab what the
- * others added. All tabs are in the session's socket.io room, so all receive each answer; only the
- * tab that sent the latest question records it (the others see it through storage).
+ * others added. All tabs are in the session's socket.io room, so all receive each answer; every
+ * answer names the question it answers (reply_to, the question's item id sent as metadata.web.item),
+ * and only the tab that asked that question records it (the others see it through storage).
  * Delivery: a question asked while the bot is unreachable is queued (shown as such) and sent when
  * the connection is back; a question without an answer shows progress, then an error with 重试.
  * Script: 简/繁 switch in the header, sent as metadata.web.script; the server converts (bot/script.py).
@@ -1045,10 +1046,25 @@
 
   /** Whether this tab records the bot message just received (see "Tabs" at the top). */
   function mine() {
-    var asker = lastUser();
+    return askedHere(lastUser());
+  }
+
+  /** Whether this tab records the answers to ``asker`` (a question item, or null). */
+  function askedHere(asker) {
     // why: a tab that has been closed (or reloaded) cannot record the answer to its question.
     var gone = asker && state.live !== null && state.live.indexOf(asker.tab) < 0;
     return !asker || !asker.tab || asker.tab === TAB || gone;
+  }
+
+  /**
+   * The question an answer replies to, by its reply_to id; undefined when the server names none
+   * (then the latest question counts), null when it names a question this tab has not seen yet:
+   * another tab asked it, and that tab records the answer.
+   */
+  function repliedQuestion(data) {
+    if (typeof data.reply_to !== 'string' || !data.reply_to) { return undefined; }
+    var item = findItem(data.reply_to);
+    return item && item.from === 'user' ? item : null;
   }
 
   function refreshLive() {
@@ -1093,8 +1109,23 @@
       if (mine()) { addItem({ from: 'bot', kind: 'staff', text: data.text }); }
       return;
     }
-    if (!mine()) { return; } // why: the tab that asked records it; this tab sees it through storage.
-    var asker = lastUser();
+    var asker = repliedQuestion(data);
+    if (asker === undefined) { asker = lastUser(); }
+    // why: the tab that asked records it; this tab sees it through storage.
+    if (asker === null) { return; }
+    if (asker && asker.tab && asker.tab !== TAB) {
+      // why: record another tab's answer only when that tab is closed, asked now: a list of open
+      // tabs taken before that tab opened would call it closed, and both tabs would record.
+      liveTabs(function (live) {
+        state.live = live;
+        if (live !== null && live.indexOf(asker.tab) < 0) { recordAnswer(data, asker); }
+      });
+      return;
+    }
+    recordAnswer(data, asker);
+  }
+
+  function recordAnswer(data, asker) {
     if (asker && asker.delivery === 'sent') {
       asker.delivery = 'answered';
       touch(asker);
@@ -1144,16 +1175,17 @@
 
   function deliver(item) {
     var message = state.outbox[item.id] || item.send || item.text;
-    state.socket.emit('user_uttered', {
-      message: message,
-      session_id: state.sessionId,
-      metadata: { web: { script: state.script || 'auto' } }
-    });
     item.tab = TAB;
     item.delivery = 'sent';
     item.sentAt = new Date().toISOString();
     delete item.failure;
+    // why: stored before it is sent, so the other tabs know the question before its answer arrives.
     touch(item);
+    state.socket.emit('user_uttered', {
+      message: message,
+      session_id: state.sessionId,
+      metadata: { web: { script: state.script || 'auto', item: item.id } }
+    });
     updateWaiting();
     scrollToEnd();
   }

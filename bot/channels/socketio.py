@@ -14,13 +14,16 @@ Differences from Rasa's ``SocketIOInput`` (the events and their payloads are unc
 * session ids are issued by the server (:func:`bot.sessions.issue_widget_session`: unguessable and
   signed); a requested id is kept only when this server signed it, and each socket is bound to the
   session it was confirmed: ``user_uttered`` speaks for that session whatever ``session_id`` the
-  payload names, and a socket without a confirmed session is ignored.
+  payload names, and a socket without a confirmed session is ignored;
+* every reply carries ``reply_to``, the widget's id of the question it answers (``metadata.web.item``),
+  so that of several tabs in one session room only the tab that asked records the answer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -36,6 +39,7 @@ from bot.sessions import check_keys, issue_widget_session, valid_widget_session
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
+ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def valid_session_id(value: Any) -> str | None:
@@ -51,20 +55,27 @@ class WidgetOutput(SocketIOOutput):
     conversation under a pseudonym (a session id that looks like a phone number).
     """
 
-    def __init__(self, sio: Any, bot_message_evt: str, room: str | None = None) -> None:
+    def __init__(
+        self, sio: Any, bot_message_evt: str, room: str | None = None, reply_to: str | None = None
+    ) -> None:
         super().__init__(sio, bot_message_evt)
         self.sent_count = 0
         self.room = room
+        self.reply_to = reply_to
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
         self.sent_count += 1
+        if self.reply_to and isinstance(response, dict):
+            response = {**response, "reply_to": self.reply_to}
         await super()._send_message(self.room or socket_id, response)
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
         self.sent_count += 1
-        payload = {k: v for k, v in json_message.items() if k != "room"}
+        payload = {k: v for k, v in json_message.items() if k not in ("room", "reply_to")}
+        if self.reply_to:
+            payload["reply_to"] = self.reply_to
         await self.sio.emit(self.bot_message_evt, payload, room=self.room or recipient_id)
 
 
@@ -137,6 +148,8 @@ class SocketIOChannel(SocketIOInput):
                 metadata = {}
             # why: a browser must not pass itself off as another channel (e.g. ``wechat`` metadata).
             metadata = {"web": metadata["web"]} if isinstance(metadata.get("web"), dict) else {}
+            item = metadata.get("web", {}).get("item")
+            reply_to = item if isinstance(item, str) and ITEM_ID.match(item) else None
             message = data.get("message", "")
             environ = sio.get_environ(sid, namespace=self.namespace) or {}
             request = environ.get("sanic.request")
@@ -144,7 +157,7 @@ class SocketIOChannel(SocketIOInput):
             await handle(
                 UserMessage(
                     message if isinstance(message, str) else "",
-                    WidgetOutput(sio, self.bot_message_evt, room=sender_id),
+                    WidgetOutput(sio, self.bot_message_evt, room=sender_id, reply_to=reply_to),
                     sender_id,
                     input_channel=self.name(),
                     metadata=metadata,

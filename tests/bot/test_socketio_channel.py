@@ -106,3 +106,24 @@ def test_custom_json_reaches_the_browser_as_data():
     sio = AsyncMock()
     run(WidgetOutput(sio, "bot_uttered").send_custom_json("abc123", {"handoff": True}))
     sio.emit.assert_awaited_once_with("bot_uttered", {"handoff": True}, room="abc123")
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"), ("<script>", None), (5, None), (None, None)],
+)
+def test_every_reply_names_the_question_it_answers(channel, item, expected):
+    """Two tabs share a session room: the reply names the widget's question id so only the asking tab records it."""
+    run(handler(channel, "session_request")("sid1", {}))
+    session_id = _confirmed(channel)
+    web = {"script": "auto"} if item is None else {"script": "auto", "item": item}
+    run(handler(channel, "user_uttered")("sid1", {"message": "你好", "session_id": session_id, "metadata": {"web": web}}))
+    [message] = channel.received
+    output = message.output_channel
+    sio = AsyncMock()
+    output.sio = sio
+    run(output.send_text_message(session_id, "回答"))
+    run(output.send_custom_json(session_id, {"citations": [], "reply_to": "forged"}))
+    text_payload, custom_payload = (c.args[1] for c in sio.emit.await_args_list)
+    assert text_payload.get("reply_to") == expected and text_payload["text"] == "回答"
+    assert custom_payload.get("reply_to") == expected  # never what the bot's custom JSON said

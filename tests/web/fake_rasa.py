@@ -14,6 +14,8 @@ the session room, as Rasa does with session persistence) and every ``user_uttere
 * ``引用:{json}``: sends ``json["text"]`` and then, as Rasa does with a message's custom JSON, a separate
   ``{"citations": json["citations"]}`` (when given).
 
+Every reply carries ``reply_to`` (the widget's ``metadata.web.item``), as bot.channels.socketio does.
+
 ``GET /`` answers ``ok`` for readiness checks.
 """
 
@@ -47,37 +49,44 @@ def create_app() -> web.Application:
     async def user_uttered(sid, data):
         message = str(data.get("message", ""))
         room = data["session_id"]
+        item = ((data.get("metadata") or {}).get("web") or {}).get("item")
+
+        async def emit(event, payload, room):
+            # why: as bot.channels.socketio: every reply names the question it answers.
+            if item:
+                payload = {**payload, "reply_to": item}
+            await sio.emit(event, payload, room=room)
         if message == "选项":
             options = (("社保卡", "1"), ("就业", "2"))
             quick = [{"content_type": "text", "title": t, "payload": p} for t, p in options]
-            await sio.emit("bot_uttered", {"text": "您想了解的是哪一个？", "quick_replies": quick}, room=room)
+            await emit("bot_uttered", {"text": "您想了解的是哪一个？", "quick_replies": quick}, room=room)
             return
         if message == "转人工":
-            await sio.emit("bot_uttered", {"text": "好的，正在为您转人工服务。"}, room=room)
-            await sio.emit("bot_uttered", {"handoff": True}, room=room)
+            await emit("bot_uttered", {"text": "好的，正在为您转人工服务。"}, room=room)
+            await emit("bot_uttered", {"handoff": True}, room=room)
             return
         if message.startswith("不回") and (room, message) not in ignored:
             ignored.add((room, message))
             return
         if message == "长":
             lines = ["第一行：这是一个很长的回答"] + [f"• 第{i}条内容" for i in range(2, 40)] + ["最后一行"]
-            await sio.emit("bot_uttered", {"text": "\n".join(lines)}, room=room)
+            await emit("bot_uttered", {"text": "\n".join(lines)}, room=room)
             return
         if message == "简繁":
             script = ((data.get("metadata") or {}).get("web") or {}).get("script")
-            await sio.emit("bot_uttered", {"text": f"script={script}"}, room=room)
+            await emit("bot_uttered", {"text": f"script={script}"}, room=room)
             return
         if message.startswith("引用:"):
             spec = json.loads(message[len("引用:") :])
-            await sio.emit("bot_uttered", {"text": spec["text"]}, room=room)
+            await emit("bot_uttered", {"text": spec["text"]}, room=room)
             if spec.get("citations"):
-                await sio.emit("bot_uttered", {"citations": spec["citations"]}, room=room)
+                await emit("bot_uttered", {"citations": spec["citations"]}, room=room)
             return
         if message.startswith("慢"):
             await asyncio.sleep(1.5)
         if message.startswith("很慢"):
             await asyncio.sleep(4)
-        await sio.emit("bot_uttered", {"text": "收到：" + message}, room=room)
+        await emit("bot_uttered", {"text": "收到：" + message}, room=room)
 
     async def health(_request):
         return web.Response(text="ok")

@@ -369,10 +369,9 @@ def test_axe_finds_no_accessibility_violations(new_page, online_site, large_text
 FAST_TIMEOUTS = "window.RensheWidgetConfig = {slowAfterMs: 1000, typingTimeoutMs: 3000};"
 
 
-# why: a known bug, not a pass: on an idle machine the answer to the second question is recorded by both
-# tabs (two bubbles "收到：第二问"); under load the tabs' storage updates interleave and it passes. Kept as a
-# non-strict xfail so CI can land while issue 18 stays open for it.
-@pytest.mark.xfail(reason="two tabs record the same answer twice on an idle machine (issue 18)", strict=False)
+# why: once failed one run in two on an idle machine (the second answer recorded by both tabs: the first
+# tab took the second for closed from a list of open tabs read before it opened). Answers now name the
+# question they reply to, and a tab asks for the open tabs when the answer arrives.
 def test_two_tabs_keep_one_conversation(new_page, online_site):
     site, _ = online_site
     first = new_page()
