@@ -25,18 +25,24 @@ class ActionAnswerTopic(KnowledgeAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        card = await self.in_thread(self.service.topic_for_intent, intent)
-        if card is None:
+        question = self.question(tracker)
+        templates = self.templates(tracker, domain)
+        # why: one thread hop for the whole answer; a hop per call cost more than the calls (issue 20).
+        found = await self.in_thread(self._answer, intent, question, templates)
+        if found is None:
             logger.warning("no topic card for intent %s", intent)
             dispatcher.utter_message(response="utter_default")
             return []
-        question = self.question(tracker)
-        plan = await self.in_thread(
-            self.service.plan, question.text, card.id, question.region or question.carried_region
-        )
-        answer = await self.in_thread(compose_plan, self.service, self.templates(tracker, domain), plan, question)
+        card_id, answer = found
         events = self.send(dispatcher, answer, question=question)
-        return [SlotSet("topic", answer.topic_id or card.id), SlotSet("last_options", None), *events]
+        return [SlotSet("topic", answer.topic_id or card_id), SlotSet("last_options", None), *events]
+
+    def _answer(self, intent: str | None, question, templates):
+        card = self.service.topic_for_intent(intent)
+        if card is None:
+            return None
+        plan = self.service.plan(question.text, card.id, question.region or question.carried_region)
+        return card.id, compose_plan(self.service, templates, plan, question)
 
 
 class ActionFollowup(KnowledgeAction):
@@ -49,23 +55,28 @@ class ActionFollowup(KnowledgeAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         question = self.question(tracker, follow_up=True)
-        # why: "那工伤保险的目标呢" changes the topic, not the region; the topic named wins.
-        mentioned = await self.in_thread(self.service.topic_mentioned, question.text)
-        topic_id = mentioned.id if mentioned else tracker.get_slot("topic")
-        if not topic_id:
-            # why: "上海居转户具体流程" read as a follow-up with nothing before it is still a question.
-            plan = await self.in_thread(self.service.plan, question.text, None, question.region)
-            if plan.shape in ("not_covered", "other_domain", "place", "parts"):
-                answer = await self.in_thread(
-                    compose_plan, self.service, self.templates(tracker, domain), plan, question
-                )
-                return self.send(dispatcher, answer, question=question)
+        topic_id, answer = await self.in_thread(
+            self._answer, question, tracker.get_slot("topic"), self.templates(tracker, domain)
+        )
+        if answer is None:
             dispatcher.utter_message(response="utter_capabilities")
             return []
-        answer = await self.in_thread(
-            compose_topic_answer, self.service, self.templates(tracker, domain), topic_id, question
-        )
+        if not topic_id:
+            return self.send(dispatcher, answer, question=question)
         return [SlotSet("topic", topic_id), *self.send(dispatcher, answer, question=question)]
+
+    def _answer(self, question, last_topic: str | None, templates):
+        """(topic id or None, answer or None: no topic and nothing else to say)."""
+        # why: "那工伤保险的目标呢" changes the topic, not the region; the topic named wins.
+        mentioned = self.service.topic_mentioned(question.text)
+        topic_id = mentioned.id if mentioned else last_topic
+        if not topic_id:
+            # why: "上海居转户具体流程" read as a follow-up with nothing before it is still a question.
+            plan = self.service.plan(question.text, None, question.region)
+            if plan.shape in ("not_covered", "other_domain", "place", "parts"):
+                return None, compose_plan(self.service, templates, plan, question)
+            return None, None
+        return topic_id, compose_topic_answer(self.service, templates, topic_id, question)
 
 
 class ActionSelectOption(KnowledgeAction):

@@ -61,8 +61,11 @@ def install() -> None:
     # why: the schema is Rasa's own constant; checking it against the meta-schema once is enough.
     validator_cls.check_schema(schema)
     validator = validator_cls(schema)
+    fast = _event_validators(schema, validator_cls)
 
     def _validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
+        if fast is not None and _valid_by_event(result, fast):
+            return True
         try:
             # why: best_match is what jsonschema.validate raises, so the error is the one Rasa reports.
             error = best_match(validator.iter_errors(result))
@@ -83,6 +86,44 @@ def install() -> None:
     _share_endpoint_sessions()
     _installed = True
     logger.info("speedups: action-server replies validated with a cached JSON-schema validator")
+
+
+def _event_validators(schema: Dict[str, Any], validator_cls: Any) -> Dict[str, Any] | None:
+    """Validators of one action-server reply checked event by event, or None when the schema's shape
+    is not the one this was written for (then every reply takes the full check).
+
+    why: an event item's schema is ``oneOf`` over every event type, told apart by ``event``'s ``const``;
+    jsonschema tries all ~20 branches for every event (about 0.5 ms per reply in ``bench.profile``).
+    With the branches told apart by their const, "valid against the item schema" is the same as
+    "valid against the item schema with ``oneOf`` replaced by the branch of its own const".
+    """
+    try:
+        events = schema["properties"]["events"]
+        item = events["items"]
+        branches = item["oneOf"]
+        responses = schema["properties"]["responses"]
+        consts = [b["properties"]["event"]["const"] for b in branches]
+    except (KeyError, TypeError):
+        return None
+    if len(set(consts)) != len(consts) or set(schema) - {"type", "properties"} or set(events) - {"type", "items"}:
+        return None
+    base = {k: v for k, v in item.items() if k != "oneOf"}
+    by_event = {c: validator_cls({**base, "allOf": [b]}) for c, b in zip(consts, branches)}
+    return {"events": by_event, "responses": validator_cls(responses)}
+
+
+def _valid_by_event(result: Any, fast: Dict[str, Any]) -> bool:
+    """True when ``result`` is valid (event by event); False means "take the full check", not "invalid"."""
+    if not isinstance(result, dict):
+        return False
+    events = result.get("events", [])
+    if not isinstance(events, list):
+        return False
+    for event in events:
+        checker = fast["events"].get(event.get("event")) if isinstance(event, dict) else None
+        if checker is None or not checker.is_valid(event):
+            return False
+    return "responses" not in result or fast["responses"].is_valid(result["responses"])
 
 
 class _KeptSession:

@@ -56,6 +56,41 @@ def test_invalid_replies_fail_with_rasas_message(stock_and_patched, result):
     assert "Failed to validate Action server response" in ours.value.message
 
 
+AGREEMENT_CASES = [
+    VALID,
+    {"events": [{"event": "slot", "name": "last_answer", "value": {"topic": "x", "fact_ids": [1]}},
+                {"event": "bot", "text": "hi", "data": {"buttons": None}, "metadata": {}},
+                {"event": "followup", "name": "action_listen"}, {"event": "restart"}]},
+    {"events": [{"event": "slot", "name": "topic"}]},  # no value
+    {"events": [{"event": "slot", "name": 5, "value": 1}]},
+    {"events": [{"event": "nonsense"}]},
+    {"events": [{"event": "user", "text": 5}]},
+    {"events": [{"event": "action", "name": "x", "confidence": "high"}]},
+    {"events": [{"event": "slot", "name": "a", "value": 1, "timestamp": "now"}]},
+    {"events": [{"event": "entities", "entities": [{"entity": "city"}]}]},
+    {"events": [{}]},
+    {"events": [None]},
+    {"responses": [{"response": "utter_x"}], "events": None},
+    {"responses": "utter_x"},
+    {"something_else": 1},
+]
+
+
+@pytest.mark.parametrize("result", AGREEMENT_CASES)
+def test_the_event_by_event_check_agrees_with_rasas(stock_and_patched, result):
+    """The fast path (each event against its own type's schema) never accepts what Rasa's check refuses."""
+    action, stock = stock_and_patched
+    try:
+        theirs = stock(action, result)
+    except ValidationError as error:
+        theirs = error.message
+    try:
+        ours = action._validate_action_result(result)
+    except ValidationError as error:
+        ours = error.message
+    assert ours == theirs
+
+
 def test_install_is_idempotent(stock_and_patched):
     patched = RemoteAction._validate_action_result
     speedups.install()
