@@ -108,7 +108,7 @@ def _event_validators(schema: Dict[str, Any], validator_cls: Any) -> Dict[str, A
     if len(set(consts)) != len(consts) or set(schema) - {"type", "properties"} or set(events) - {"type", "items"}:
         return None
     base = {k: v for k, v in item.items() if k != "oneOf"}
-    by_event = {c: validator_cls({**base, "allOf": [b]}) for c, b in zip(consts, branches)}
+    by_event = {c: validator_cls({**base, "allOf": [b]}) for c, b in zip(consts, branches, strict=True)}
     return {"events": by_event, "responses": validator_cls(responses)}
 
 
