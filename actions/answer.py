@@ -35,7 +35,9 @@ class ActionAnswerTopic(KnowledgeAction):
             return []
         card_id, answer = found
         events = self.send(dispatcher, answer, question=question)
-        return [SlotSet("topic", answer.topic_id or card_id), SlotSet("last_options", None), *events]
+        return self.changed_only(
+            tracker, [SlotSet("topic", answer.topic_id or card_id), SlotSet("last_options", None), *events]
+        )
 
     def _answer(self, intent: str | None, question, templates):
         card = self.service.topic_for_intent(intent)

@@ -122,6 +122,18 @@ class KnowledgeAction(Action, abc.ABC):
         return [SlotSet("last_answer", answer_state(answer, question))]
 
     @staticmethod
+    def changed_only(tracker: Tracker, events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """``events`` without the slot events that set a slot to the value it has.
+
+        why: every event is a row in the tracker store and part of every later tracker the servers
+        exchange; a knowledge answer's ``last_options = None`` / same ``topic`` changed nothing (issue 20).
+        """
+        return [
+            e for e in events
+            if e.get("event") != "slot" or tracker.get_slot(e.get("name")) != e.get("value")
+        ]
+
+    @staticmethod
     async def in_thread(func, *args, **kwargs):
         # why: database work is synchronous; never block the action server's event loop.
         return await asyncio.to_thread(func, *args, **kwargs)
