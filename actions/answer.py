@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Dict, List
 
 from rasa_sdk import Tracker
@@ -13,6 +14,13 @@ from actions.base import KnowledgeAction
 from actions.composer import compose_plan, compose_topic_answer, parse_option
 
 logger = logging.getLogger(__name__)
+
+# why: a follow-up made of period words and fillers only ("十四五目标呢", "那2020年的呢", "十三五期间的实际呢").
+PERIOD_ONLY = re.compile(
+    r"(?:那|那么|那个|请问|再问下?)?(?:的|在)?"
+    r"(?:十三五|十四五|“十三五”|“十四五”|20[0-3]\d年?|去年|今年|前年)(?:时期|期间|末)?"
+    r"(?:的)?(?:目标|目標|实际|實際|实绩|完成情况|情况|数字|数据)?(?:是)?(?:多少|几多)?(?:呢|嘞|咧|啊|吗|？|\?)*"
+)
 
 
 class ActionAnswerTopic(KnowledgeAction):
@@ -69,8 +77,10 @@ class ActionFollowup(KnowledgeAction):
 
     def _answer(self, question, last_topic: str | None, templates):
         """(topic id or None, answer or None: no topic and nothing else to say)."""
-        # why: "那工伤保险的目标呢" changes the topic, not the region; the topic named wins.
-        mentioned = self.service.topic_mentioned(question.text)
+        # why: "那工伤保险的目标呢" changes the topic, not the region; the topic named wins. "十四五目标呢" names
+        # only a period (an alias of the plan overview card): the same figure of the last topic, other period.
+        mentioned = None if last_topic and PERIOD_ONLY.fullmatch(question.text.strip()) else (
+            self.service.topic_mentioned(question.text))
         topic_id = mentioned.id if mentioned else last_topic
         if not topic_id:
             # why: "上海居转户具体流程" read as a follow-up with nothing before it is still a question.

@@ -45,7 +45,7 @@ _BEFORE_CUE = re.compile(r"之前|以前|过去|過去|原来|原來|此前|上�
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # why: these words are in almost every question and metric name; they say nothing about which figure.
 _NOISE = re.compile(
-    r"[\s\d，。？！、：；“”（）()?!,.]|深圳|上海|全国|多少|目标|是多|人数|数量|规划|十四五|十三五|期末|年"
+    r"[\s\d，。？！、：；“”（）()?!,.的呢吗啊吧]|深圳|上海|全国|多少|目标|是多|人数|数量|规划|十四五|十三五|期末|年"
 )
 _OPTION_WORDS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5,
                  "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
@@ -207,7 +207,9 @@ def _join(items: Sequence[str]) -> str:
 
 
 # why: the plans say 社会保障卡 where residents say 社保卡; compare like with like.
-_SAME = (("社会保障卡", "社保卡"), ("社会保险卡", "社保卡"), ("社會保障卡", "社保卡"), ("社會保險卡", "社保卡"))
+_SAME = (("社会保障卡", "社保卡"), ("社会保险卡", "社保卡"), ("社會保障卡", "社保卡"), ("社會保險卡", "社保卡"),
+         # why: "信寄到哪里" asks the 寄送地址; "电话多少" the 联系电话.
+         ("寄到", "寄送"), ("寄去", "寄送"), ("寄往", "寄送"), ("寄哪", "寄送地址"), ("哪里", "地址"))
 
 
 def _bigrams(text: str) -> set[str]:
@@ -222,6 +224,9 @@ def relevance(fact: Fact, question_bigrams: set[str]) -> int:
     return len(question_bigrams & _bigrams(fact.metric + fact.display))
 
 
+_WHEN_WORDS = re.compile(r"时间|日期|什么时候|哪天|哪一天|何时|几时|哪年|上线|出台|发布|截止")
+
+
 def _select_facts(
     facts: Sequence[Fact], periods: tuple[str, ...] | None, text: str = "", own: set[str] | None = None
 ) -> list[Fact]:
@@ -233,9 +238,11 @@ def _select_facts(
     question_bigrams = _bigrams(text)
     scores = {fact.id: relevance(fact, question_bigrams) for fact in facts}
     best = max(scores.values(), default=0)
-    if own is not None and best < 2:
+    # why: a fragment ("电子的呢") has one or two bigrams; one shared bigram is then a named figure.
+    need = 2 if len(question_bigrams) > 2 else 1
+    if own is not None and best < need:
         facts = [f for f in facts if f.id in own]
-    if best >= 2:
+    if best >= need:
         # why: a question that names its figure ("网办率", "四新领域") gets that figure first.
         facts = sorted(facts, key=lambda f: -scores[f.id])
     chosen: list[Fact] = []
@@ -243,9 +250,12 @@ def _select_facts(
     for fact in facts:
         if fact.status != "current":
             continue
-        if fact.period == "info" and (best < 2 or scores[fact.id] < best):
+        if fact.period == "info" and (best < need or scores[fact.id] < best):
             continue
-        if best >= 2 and scores[fact.id] < max(2, best // 2) and len(chosen) >= 1:
+        if fact.period == "info" and periods is not None and not _WHEN_WORDS.search(text):
+            # why: "十三五期间一共引进了多少人才" asks a figure of a period, not the date a service started.
+            continue
+        if best >= need and scores[fact.id] < max(need, best // 2) and len(chosen) >= 1:
             continue
         if periods is not None and fact.period != "info" and fact.period not in periods:
             continue
@@ -259,7 +269,7 @@ def _select_facts(
             continue
         seen |= keys
         chosen.append(fact)
-    if periods is not None and best < 2:
+    if periods is not None and best < need:
         # why: when a period is asked for, show it in the order asked (e.g. 2024 before 十三五).
         chosen.sort(key=lambda f: periods.index(f.period) if f.period in periods else len(periods))
     return chosen[:MAX_FACT_LINES]
@@ -355,6 +365,11 @@ def compose_topic_answer(
                 if missing_period:
                     periods = fallback
     shown = _select_facts(region_facts, periods, question.text, own)
+    if periods is not None and not shown and question.period_carried and not missing_period:
+        # why: a period carried from an earlier turn ("十四五规划…" then "信寄到哪里") was not asked for now:
+        # no "现有资料没有十四五的数字" about a question that named no period.
+        periods = None
+        shown = _select_facts(region_facts, None, question.text, own)
     if periods is not None and not shown:
         missing_period = missing_period or PERIOD_WORDS.get(question.period or "", "这一时期")
     if missing_period:
@@ -413,7 +428,9 @@ def compose_topic_answer(
 def _fact_line(templates: Templates, fact: Fact) -> str:
     if not fact.period_label:
         return templates.text("utter_part_fact_info", metric=fact.metric, display=fact.display)
-    return templates.text("utter_part_fact", metric=fact.metric, display=fact.display, period_label=fact.period_label)
+    # why: a metric named with its period ("社会保障卡持卡人数（2020年基数）") is not labelled twice.
+    metric = fact.metric.replace(f"（{fact.period_label}）", "")
+    return templates.text("utter_part_fact", metric=metric, display=fact.display, period_label=fact.period_label)
 
 
 def _gap_lines(

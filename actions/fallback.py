@@ -32,6 +32,8 @@ MIN_SEARCH_SCORE = 10.0
 # why: a follow-up is short; a long unclear message is a new question for search.
 FOLLOWUP_MAX_CHARS = 12
 PERIOD_HINT = re.compile(r"十三五|十四五|20[12]\d|去年|目标|实际|完成")
+# why: "那个什么时候开始的" / "这个要多久" point back at the last answer: a follow-up, not a new question.
+DEIXIS = re.compile(r"^(?:那|这|那个|这个|它|这项|那项|这件事|那件事)(?!里|边|儿)")
 
 
 class ActionClarifyOrSearch(KnowledgeAction):
@@ -86,7 +88,9 @@ class ActionClarifyOrSearch(KnowledgeAction):
         if regions and regions[0] not in SUPPORTED_REGIONS:
             # why: never answer a Beijing question with a Shenzhen passage.
             return self.send(dispatcher, compose_region_not_covered(templates, regions[0]))
-        if topic_id and len(text) <= FOLLOWUP_MAX_CHARS and (regions or PERIOD_HINT.search(text)):
+        if topic_id and len(text) <= FOLLOWUP_MAX_CHARS and (
+            regions or PERIOD_HINT.search(text) or DEIXIS.search(text)
+        ):
             # why: "深圳是多少" / "2024年的呢" after an answer is a follow-up the model was unsure of.
             question = self.question(tracker, follow_up=True)
             answer = await self.in_thread(compose_topic_answer, self.service, templates, topic_id, question)
