@@ -171,3 +171,44 @@ def test_last_option_is_chosen_by_position(service, domain):
     )
     assert messages[0]["response"] == "utter_kb_answer" and "113" in messages[0]["answer"]
     assert SlotSet("topic", "service_points") in events
+
+
+@pytest.mark.parametrize(
+    "text, intent, entities, slots, expect_topic, must, must_not",
+    [
+        # a period-only follow-up keeps the last topic (not the plan overview card named by "十四五目标")
+        ("十四五目标呢", "followup", [("period", "十四五")], {"topic": "social_security_card", "region": "深圳"},
+         None, ["2300万"], ["1319万人"]),
+        # a 'X呢' fragment filed under another topic, answered from the last topic when it matches it as well
+        ("参保率呢", "ask_personal_record", [], {"topic": "pension", "region": "深圳"}, "pension", ["98%"], []),
+        # a fragment naming one figure leads with it
+        ("电子的呢", "followup", [], {"topic": "social_security_card", "region": "深圳"}, None, ["1822.38", "75%"],
+         ["2300万"]),
+    ],
+)
+def test_fragments_keep_the_thread(service, domain, text, intent, entities, slots, expect_topic, must, must_not):
+    action = ActionFollowup(service) if intent == "followup" else ActionAnswerTopic(service)
+    messages, events = run(action, tracker(text, intent, entities, slots), domain)
+    answer = messages[0]["answer"]
+    assert all(n in answer for n in must) and not any(n in answer for n in must_not), answer
+    topics = [e["value"] for e in events if e["name"] == "topic"]
+    assert expect_topic is None or topics in ([], [expect_topic])
+    assert "personal_record" not in topics
+
+
+def test_a_phone_number_on_the_record_card_keeps_the_thread(service, domain):
+    """'我手机[手机号]，有培训补贴通知我一下' lands on the record card: the notice is sent, topic and last figure stay."""
+    slots = {"topic": "skilled_talent", "last_answer": {"topic": "skilled_talent", "metric_keys": ["x"]}}
+    metadata = {"hygiene": {"pii": ["phone"]}}
+    messages, events = run(
+        ActionAnswerTopic(service),
+        tracker("我手机[手机号]，有培训补贴通知我一下", "ask_personal_record", slots=slots, metadata=metadata), domain,
+    )
+    assert "请不要在对话中发送" in messages[0]["answer"]
+    assert events == []
+    # a resident who does ask about their own record moves the thread there
+    _, events = run(
+        ActionAnswerTopic(service),
+        tracker("我身份证[身份证号]，查一下缴费记录", "ask_personal_record", slots=slots, metadata=metadata), domain,
+    )
+    assert {"event": "slot", "name": "topic", "value": "personal_record", "timestamp": None} in events
