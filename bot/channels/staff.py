@@ -15,6 +15,9 @@ Contract:
 - WeChat: the text goes through the customer-service API with the channel's own client (local mode
   keeps it in the outbox). WeChat allows it only within 48 hours of the resident's last message;
   the tracker's newest user event is checked here too (409 ``window_closed``).
+- Every reply that reached the resident (or was kept for the widget) is also written into the
+  conversation's tracker as a ``bot`` event with ``metadata.staff`` (who answered), under the
+  conversation's lock, so exports, the inbox and later turns see what the resident was told.
 - The other channels register themselves here when Rasa builds their blueprints
   (:func:`register_socketio`, :func:`register_wechat`); nothing happens at import.
 """
@@ -78,6 +81,26 @@ async def last_user_message_at(request: Request, sender_id: str) -> float | None
     return max(times) if times else None
 
 
+async def record_reply(request: Request, sender_id: str, text: str, by: str, channel: str) -> bool:
+    """Append the staff reply to the conversation's tracker as a bot event (False when no store or it failed)."""
+    from rasa.shared.core.events import BotUttered
+
+    agent = getattr(request.app.ctx, "agent", None)
+    processor = getattr(agent, "processor", None)
+    if processor is None:
+        return False
+    try:
+        # why: the same lock as a resident's turn, so a reply and a message never overwrite each other.
+        async with agent.lock_store.lock(sender_id):
+            tracker = await processor.fetch_tracker_with_initial_session(sender_id)
+            tracker.update(BotUttered(text, metadata={"staff": by or True, "channel": channel}))
+            await processor.save_tracker(tracker)
+        return True
+    except Exception:  # noqa: BLE001 - delivered already; the record is best effort and logged
+        logger.exception("could not record a staff reply in the tracker")
+        return False
+
+
 class StaffReplyInput(InputChannel):
     """The staff reply route; see the module docstring."""
 
@@ -120,11 +143,16 @@ class StaffReplyInput(InputChannel):
             if not (isinstance(text, str) and text.strip()) or len(text) > MAX_TEXT:
                 return response.json({"ok": False, "error": "text must be 1-1000 characters"}, status=400)
             text = mask_pii(text.strip())[0]
+            by = data.get("staff") if isinstance(data.get("staff"), str) else None
             if channel == "socketio":
-                return await self._socketio(sender, text)
-            if channel == "wechat":
-                return await self._wechat(request, sender, text)
-            return response.json({"ok": False, "error": f"cannot deliver to channel {channel!r}"}, status=400)
+                answer = await self._socketio(sender, text)
+            elif channel == "wechat":
+                answer = await self._wechat(request, sender, text)
+            else:
+                return response.json({"ok": False, "error": f"cannot deliver to channel {channel!r}"}, status=400)
+            if answer.status == 200:
+                await record_reply(request, sender, text, (by or "")[:64], channel)
+            return answer
 
         return staff
 

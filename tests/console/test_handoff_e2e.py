@@ -84,6 +84,20 @@ def stack(bot_model, tmp_path_factory):
         stop_all(services)
 
 
+def _staff_events(stack, sender_id: str | None) -> list[dict]:
+    """Staff replies recorded in the tracker store (bot events with metadata.staff), oldest first."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(stack["tmp"] / "tracker.db") as db:
+        rows = db.execute(
+            "SELECT sender_id, data FROM events WHERE type_name = 'bot' ORDER BY id"
+        ).fetchall()
+    events = [(sender, json.loads(data)) for sender, data in rows]
+    return [e for sender, e in events
+            if (e.get("metadata") or {}).get("staff") and (sender_id is None or sender == sender_id)]
+
+
 def _page(stack) -> Page:
     context = stack["browser"].new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
     page = context.new_page()
@@ -162,6 +176,9 @@ def test_socketio_live_reply(stack):
     resident.wait_for_timeout(1000)
     expect(resident.locator(".rw-msg-staff")).to_have_count(1)
 
+    # the resident's conversation itself records what staff told them
+    assert [e["text"] for e in _staff_events(stack, session_id)] == [reply]
+
     audit = {e.action: e for e in stack["store"].audit_entries(100)}
     assert audit["handoff_claim"].username == "wang"
     assert audit["handoff_reply"].detail["delivery"] == "live"
@@ -219,6 +236,8 @@ def test_wechat_reply_through_customer_service_api(stack):
 
     audit = [e for e in stack["store"].audit_entries(100) if e.action == "handoff_reply"]
     assert audit[0].detail["channel"] == "wechat" and audit[0].detail["delivery"] == "wechat"
+    recorded = [e for e in _staff_events(stack, None) if e["text"] == reply]
+    assert len(recorded) == 1 and recorded[0]["metadata"]["channel"] == "wechat"
 
 
 def test_staff_route_needs_its_token(stack):
