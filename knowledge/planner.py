@@ -231,6 +231,10 @@ def plan_answer(
         return Plan("figure", analysis, card.id, wanted, text=text, district=district)
 
     reg = wanted or _card_region(svc, card)
+    if analysis.is_service and _answering_service_facts(svc, card, analysis, reg):
+        # why: a staff fact (approved, cited, verified) says what the plans do not: "没有提供咨询电话" beside
+        # an approved 12333 would contradict it. The figure answer leads with that fact.
+        return Plan("figure", analysis, card.id, reg, text=text, district=district)
     year = next((y for y in analysis.missing_years if not _year_known(svc, card, y)), None)
     if analysis.is_service or (year and analysis.kind in ("figure", "general", "amount")):
         statements = _statements(svc, card, analysis, text, reg, 1, with_numbers=False)
@@ -255,6 +259,25 @@ def plan_answer(
             )
 
     return Plan("figure", analysis, card.id, wanted, text=text, district=district)
+
+
+# why: what a resident's words ask for, by kind of staff service fact (knowledge.service_facts.KINDS).
+_SERVICE_KIND_WORDS = {
+    "hotline": re.compile(r"电话|热线|號碼|号码|致电|打给|咨询电话|12333"),
+    "address": re.compile(r"地址|在哪|哪里|哪儿|地点|位置|网点在"),
+    "amount": re.compile(r"多少钱|金额|标准|几多钱|多少元|补多少|发多少|领多少"),
+    "procedure": re.compile(r"怎么办|如何办|流程|步骤|手续|怎么补|怎么申请|怎么领|怎样办"),
+    "eligibility": re.compile(r"条件|资格|符合|能不能|可不可以|可以申请"),
+    "time": re.compile(r"多久|时限|几天|多长时间|几个工作日"),
+    "channel": re.compile(r"渠道|入口|在哪办|哪里办|网上办|去哪办"),
+}
+
+
+def _answering_service_facts(svc, card: TopicCard, analysis: Analysis, region: str) -> list:
+    """Live staff facts of the card and region whose kind the question asks for."""
+    facts = svc.service_facts(topic=card.id, region=region)
+    wanted = {kind for kind, words in _SERVICE_KIND_WORDS.items() if words.search(analysis.text)}
+    return [f for f in facts if f.metric_key.removeprefix("service_") in wanted]
 
 
 # why: facets whose words an answering sentence really uses (免费 for 收不收费); procedure and amount words

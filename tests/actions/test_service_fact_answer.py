@@ -48,3 +48,19 @@ def test_service_fact_in_the_answer(kb, templates, approved, expires_in_days, sa
     assert (STATEMENT in answer.text) is said, answer.text
     assert ("《测试用官方页面》" in answer.text) is said
     assert answer.text.splitlines()[-1].startswith("来源：《")
+
+
+@pytest.mark.parametrize("question", ["深圳社保卡补办打什么电话", "社保卡丢了咨询电话是多少", "社保卡补办怎么办"])
+def test_an_approved_service_fact_is_never_contradicted_by_the_gap_sentence(kb, templates, question):
+    """With a hotline fact live, no sentence of the answer says the sources lack the hotline."""
+    from actions.composer import compose_plan
+
+    svc, store = kb
+    draft = store.propose(PROPOSAL, PAGE, "uploaded", "wang")
+    store.review(draft.row_id, "li", approve=True)
+    plan = svc.plan(question, "social_security_card", "深圳")
+    answer = compose_plan(svc, templates, plan, Question(question, region="深圳"))
+    gaps = [line for line in answer.text.splitlines() if "没有" in line]
+    assert not any("电话" in line for line in gaps), answer.text
+    if "电话" in question:
+        assert STATEMENT in answer.text, answer.text
