@@ -64,6 +64,8 @@ FACET_WEIGHT = 1.0
 # fallback when only it says something.
 STATEMENT_DOC_WEIGHT = {"000": 1.15, "003": 1.1}
 SERVICE_FACTS_TTL = 10.0
+# why: how often a running service asks whether the knowledge base was rebuilt (one indexed query).
+BUILD_CHECK_SECONDS = 5.0
 
 # NLU ``period`` entity values (docs/design.md) -> fact periods they ask about.
 PERIOD_ENTITY_VALUES: dict[str, frozenset[str]] = {
@@ -120,6 +122,8 @@ class KnowledgeService:
         self._numbers: frozenset[str] | None = None
         self._facts_cache: dict[tuple[str, str | None, str | None], list[Fact]] = {}
         self._service_cache: tuple[float, dt.date, list[Fact]] | None = None
+        self._loaded_stamp: tuple | None = None
+        self._checked_at = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> KnowledgeService:
@@ -153,12 +157,34 @@ class KnowledgeService:
 
     def _data(self) -> _Snapshot:
         snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._checked_at > BUILD_CHECK_SECONDS:
+            # why: a rebuild (make kb, or the console linking a new intent to its card) takes effect in a
+            # running action server without a restart; one small query every few seconds tells.
+            self._checked_at = time.monotonic()
+            if self._build_stamp() != self._loaded_stamp:
+                log.info("knowledge base rebuilt: reloading")
+                self.reload()
+                snapshot = None
         if snapshot is None:
             with self._lock:
                 if self._snapshot is None:
+                    stamp = self._build_stamp()
                     self._snapshot = self._load()
+                    self._loaded_stamp, self._checked_at = stamp, time.monotonic()
                 snapshot = self._snapshot
         return snapshot
+
+    def _build_stamp(self) -> tuple | None:
+        """(content hash, built at) of the newest build, or None (no build, or the database is unreachable)."""
+        try:
+            engine = get_engine(self.database_url)
+            with session_scope(engine) as session:
+                row = session.execute(
+                    select(m.BuildInfo.content_hash, m.BuildInfo.built_at).order_by(m.BuildInfo.id.desc()).limit(1)
+                ).first()
+        except Exception:  # noqa: BLE001 - a failed check keeps the loaded data; the next one tries again
+            return self._loaded_stamp
+        return tuple(row) if row else None
 
     def _load(self) -> _Snapshot:
         engine = self._engine()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -38,7 +39,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 
-from bot.console import checks, handoff
+from bot.console import checks, handoff, new_intent
 from bot.console.auth import COOKIE_NAME, LOGIN_COOKIE_NAME, Authenticator, AuthError, can, load_secret
 from bot.console.inbox import SOURCE_LABELS, InboxFilter, item_key, load_inbox
 from bot.console.nlu_files import (
@@ -578,6 +579,77 @@ async def intents_page(request: web.Request) -> web.Response:
         total=sum(r["count"] for r in rows),
         last_run=runs[0] if runs else None,
     )
+
+
+# --- a new topic intent ---------------------------------------------------------------------------------
+
+def _knowledge_dir(console: Console) -> Path:
+    """The topic cards the console edits: the project's knowledge/ when it has one, else the package's."""
+    own = console.settings.project_root / "knowledge"
+    if (own / "topics").is_dir():
+        return own
+    import knowledge
+
+    return Path(knowledge.__file__).resolve().parent
+
+
+def _topic_cards(console: Console) -> list[tuple[str, str]]:
+    """(card id, card name) of every topic card file, in file-name order."""
+    cards = []
+    for path in sorted((_knowledge_dir(console) / "topics").glob("*.yml")):
+        match = re.search(r'^name:\s*"?(.*?)"?\s*$', path.read_text(encoding="utf-8"), re.MULTILINE)
+        cards.append((path.stem, match.group(1) if match else path.stem))
+    return cards
+
+
+async def _new_intent_view(request: web.Request, status: int = 200, errors: tuple[str, ...] = (),
+                           form: dict | None = None) -> web.Response:
+    console = request.app[CONSOLE]
+    return await render(
+        request, "new_intent.html", status=status, errors=errors, form=form or {},
+        cards=await _thread(_topic_cards, console), min_examples=new_intent.MIN_NEW_EXAMPLES,
+    )
+
+
+@route("GET", "/intents/new", "edit_data")
+async def new_intent_page(request: web.Request) -> web.Response:
+    return await _new_intent_view(request)
+
+
+@route("POST", "/intents/new", "edit_data")
+async def new_intent_create(request: web.Request) -> web.StreamResponse:
+    console = request.app[CONSOLE]
+    form = await _form(request)
+    name, topic = form.get("name", "").strip(), form.get("topic", "").strip()
+    lines = form.get("examples", "").splitlines()
+    masked = [mask_pii(line)[0] for line in lines]
+    kept = {"name": name, "topic": topic, "examples": "\n".join(masked)}
+    who = request["user"].username
+    if masked != lines:
+        refusal = "例句中不能含身份证号、手机号或银行卡号（已替换为占位符，请改写）"
+        return await _new_intent_view(request, 422, (refusal,), kept)
+    async with console.edit_lock:
+        try:
+            created = await _thread(
+                new_intent.create_intent, console.settings.project_root, console.settings.nlu_dir,
+                _knowledge_dir(console), name, topic, lines,
+            )
+        except new_intent.NewIntentError as error:
+            await _thread(console.store.audit, who, "refused", "intent_create", reason=str(error)[:200])
+            return await _new_intent_view(request, 422, (str(error),), kept)
+        try:
+            await _thread(new_intent.rebuild_knowledge, _knowledge_dir(console), console.settings.kb_database_url)
+            rebuilt = "知识库已重建，主题卡片已关联"
+        except Exception:  # noqa: BLE001 - the files are written; the next make kb links the card
+            logger.exception("knowledge base rebuild after a new intent failed")
+            rebuilt = "知识库重建失败（请运行 make kb），主题卡片关联在重建后生效"
+    console._labels = None  # why: the new intent takes its card's Chinese name
+    console.status_cache = (0.0, None)
+    await _thread(console.store.audit, who, "intent_create", name,
+                  topic=topic, examples=len(lines), files=list(created.files))
+    flash(request, "ok", f"已创建意图 {name}，关联主题卡片 {topic}；已写入 {'、'.join(created.files)}；{rebuilt}。"
+                         "重新训练并启用模型后，机器人才会识别这个意图。")
+    raise web.HTTPSeeOther(f"/intents/{name}")
 
 
 def _intent_or_404(data: NluData, name: str):
