@@ -17,8 +17,10 @@ printed and added to ``results/scale.json`` (through ``test_cluster._report``).
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import signal
 import threading
 import time
 import unicodedata
@@ -189,11 +191,22 @@ def test_rasa_instance_killed_with_requests_in_flight(cluster: ScaleCluster, cap
         for sender in senders:
             assert cluster.say("你好", sender, timeout=60).status_code == 200
         since = log.stat().st_size if log.exists() else 0
+        # why: a turn takes ~0.1 s here, too short to aim a kill at. With the action servers paused
+        # (SIGSTOP: their sockets still accept, nothing answers) every knowledge question waits inside
+        # its Rasa instance for the action's reply, for as long as the test wants.
+        actions = [s for s in cluster.cluster.services if s.name.startswith("actions-")]
         with ThreadPoolExecutor(max_workers=len(senders)) as pool:
-            futures = [pool.submit(_exchange, cluster, s, "深圳有多少个社保服务网点", 90) for s in senders]
-            time.sleep(0.4)  # ten knowledge answers queue up on two busy instances: several are inside rasa-1
-            cluster.cluster.kill("rasa-1")
-            killed_at = time.monotonic()
+            for service in actions:
+                os.killpg(service.process.pid, signal.SIGSTOP)
+            try:
+                futures = [pool.submit(_exchange, cluster, s, "深圳有多少个社保服务网点", 90) for s in senders]
+                time.sleep(1.5)  # all ten are inside an instance, waiting for their action
+                cluster.cluster.kill("rasa-1")
+                killed_at = time.monotonic()
+                time.sleep(0.5)
+            finally:
+                for service in actions:
+                    os.killpg(service.process.pid, signal.SIGCONT)
             answers = [f.result() for f in futures]
         in_flight = _upstream_failures(cluster, port, since)
         unanswered_at_kill = sum(1 for e in answers if e.sent_at + e.seconds > killed_at)
