@@ -20,9 +20,10 @@ async def _startup(app) -> None:
 
 
 async def _request(app, method: str, path: str, headers: Dict[str, str]) -> Tuple[int, Dict[str, str], bytes]:
+    path, _, query = path.partition("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
         "headers": [(b"host", b"localhost:5005")] + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
         "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 5005),
     }

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from bot.feedback import AppStore
 from bot.launcher import Service, free_port, wait_ready
+from bot.sessions import DEV_PII_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,10 @@ def start_web_site(socket_url: str, tmp: Path) -> WebSite:
         [sys.executable, "-m", "bot.web", "--port", str(port), "--socket-url", socket_url],
         f"http://127.0.0.1:{port}/healthz",
         f"http://127.0.0.1:{port}/",
-        {"APP_DATABASE_URL": database_url, "HANDOFF_KEY": key, "APP_ENV": "test", "WEB_RATE_LIMIT": "1000"},
+        {"APP_DATABASE_URL": database_url, "HANDOFF_KEY": key, "APP_ENV": "test", "WEB_RATE_LIMIT": "1000",
+         # why: the API checks session ids signed by the socket server (real Rasa or the fake, both in
+         # development mode with the development key); outside development the key must be explicit.
+         "PII_HASH_KEY": DEV_PII_KEY},
         tmp / "web.log",
     )
     service.start()
