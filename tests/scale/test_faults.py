@@ -21,6 +21,7 @@ import os
 import random
 import re
 import signal
+import string
 import threading
 import time
 import unicodedata
@@ -200,7 +201,7 @@ def test_rasa_instance_killed_with_requests_in_flight(cluster: ScaleCluster, cap
                 os.killpg(service.process.pid, signal.SIGSTOP)
             try:
                 futures = [pool.submit(_exchange, cluster, s, "深圳有多少个社保服务网点", 90) for s in senders]
-                time.sleep(1.5)  # all ten are inside an instance, waiting for their action
+                time.sleep(1.5)  # the knowledge questions are inside their instance, waiting for their action
                 cluster.cluster.kill("rasa-1")
                 killed_at = time.monotonic()
                 time.sleep(0.5)
@@ -281,6 +282,48 @@ def test_nginx_stopped_clean_refusal_then_service_resumes(cluster: ScaleCluster,
     assert back.acknowledged and len(user_texts(cluster.engine, sender)) == 2
 
 
+# --- security through the cluster: CORS, /version, the stream path's rate limit -----------------------
+FOREIGN_ORIGIN = "https://evil.example"
+
+
+def test_a_foreign_origin_gets_no_cors_reflection_through_nginx(cluster: ScaleCluster):
+    url = cluster.plan.public_url + "/webhooks/rest/"
+    foreign = requests.get(url, headers={"Origin": FOREIGN_ORIGIN}, timeout=10)
+    preflight = requests.options(cluster.rest_url, headers={
+        "Origin": FOREIGN_ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"}, timeout=10)
+    site = requests.get(url, headers={"Origin": "http://localhost:8000"}, timeout=10)
+    assert foreign.status_code == 200 and "Access-Control-Allow-Origin" not in foreign.headers
+    assert preflight.headers.get("Access-Control-Allow-Origin") != FOREIGN_ORIGIN
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
+    assert site.headers.get("Access-Control-Allow-Origin") == "http://localhost:8000"
+
+
+def test_version_is_not_reachable_through_nginx_nor_on_the_instances(cluster: ScaleCluster):
+    assert requests.get(cluster.plan.public_url + "/version", timeout=10).status_code == 404
+    for base in cluster.plan.rasa_urls:  # the HTTP API is on there, with a token
+        version = requests.get(base + "/version", timeout=10)
+        assert version.status_code == 404 and "3.6" not in version.text
+        assert "3.6" not in requests.get(base + "/", timeout=10).text
+        assert requests.get(base + "/status", params={"token": cluster.api_token}, timeout=10).status_code == 200
+
+
+def test_the_stream_path_meets_the_rate_limit_through_the_cluster(cluster: ScaleCluster, capsys):
+    from tests.scale.conftest import RATE_LIMIT_BURST
+
+    sender = "stream-" + uuid.uuid4().hex[:8]
+    answers = []
+    for _ in range(RATE_LIMIT_BURST + 4):
+        response = requests.post(cluster.rest_url, params={"stream": "true"},
+                                 json={"sender": sender, "message": "你好"}, timeout=60)
+        assert response.status_code == 200
+        answers.append([json.loads(line)["text"] for line in response.text.splitlines() if line.strip()])
+    limited = sum(1 for a in answers if a == [replies()["rate_limited"]])
+    stored = len(user_texts(cluster.engine, sender))
+    _report("stream_rate_limit", {"sent": len(answers), "rate_limited": limited, "reached_rasa": stored}, capsys)
+    assert limited >= 3 and stored == len(answers) - limited
+
+
 # --- 4. a fuzz that reaches Rasa, every reply checked -----------------------------------------------
 _SEPARATORS = re.compile(r"(?<=\d)[\s\-\u200b\u200c\u200d\u2060\ufeff./_]+(?=\d)")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -322,7 +365,9 @@ def _fuzz_inputs(seed: int, senders: int, per_sender: int) -> List[Tuple[str, fu
     rng = random.Random(seed)
     out = []
     for index in range(senders):
-        sender = f"fuzzall-{seed}-{index}-{uuid.UUID(int=rng.getrandbits(128)).hex[:8]}"
+        # why: letters only; digits joined by "-" ("…-20261202-13-…") look like a phone or card number to
+        # the masker, and such a conversation is stored under a pseudonym the count would not find.
+        sender = "fuzzall-" + "".join(rng.choice(string.ascii_lowercase) for _ in range(16))
         for _ in range(per_sender):
             generated = fuzz.make_text(rng)
             while generated.kind == "huge" and len(generated.text) > 5000:
@@ -357,7 +402,7 @@ def raised_limits(cluster: ScaleCluster):
 
 def test_fuzz_every_input_reaches_rasa_and_every_reply_is_polite(raised_limits: ScaleCluster, capsys):
     cluster = raised_limits
-    senders, per_sender = 20, 15  # 15 per conversation: beyond the session's normal burst of 12
+    senders, per_sender = 50, 20  # 20 per conversation: beyond the session's normal burst of 12
     inputs = _fuzz_inputs(20261202, senders, per_sender)
     results: List[Tuple[str, fuzz.Generated, Exchange]] = []
     lock = threading.Lock()
