@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+# why: the demo site of a browser test runs on a free port; a Rasa started for it allows any loopback
+# origin (RASA_CORS, bot.cors; the same value as tests/conftest.py's running_bot).
+LOOPBACK_CORS = r"http://127\.0\.0\.1:\d+$ http://localhost:\d+$"
 SCREENSHOTS = ROOT / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
