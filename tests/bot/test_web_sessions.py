@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
+from bot.feedback import AppStore
 from bot.sessions import issue_widget_session
 from bot.web import WebSettings, create_app
-from tests.bot.test_web import call, store  # noqa: F401 - store is a fixture
+from tests.bot.test_web import call
 
 ISSUED = issue_widget_session()
 OTHER_KEY = issue_widget_session({"PII_HASH_KEY": "some-other-deployment"})
@@ -16,6 +18,13 @@ BODIES = {
     "/api/handoff": {"message": "想咨询失业保险", "phone": "13812345678", "consent": True},
     "/api/replies": {},
 }
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = AppStore(f"sqlite:///{tmp_path / 'app.db'}", Fernet(Fernet.generate_key()))
+    yield store
+    store.dispose()
 
 
 @pytest.mark.parametrize("path", sorted(BODIES))

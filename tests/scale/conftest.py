@@ -21,6 +21,7 @@ import requests
 import sqlalchemy as sa
 
 from bot.cluster import Cluster, ClusterPlan
+from bot.launcher import wait_ready
 from bot.signing import ModelRejected, sign_model, verify_model
 from tests.scale.support import PrivatePostgres, PrivateRedis
 
@@ -144,6 +145,16 @@ def scale_cluster(bot_model: str, tmp_path_factory: pytest.TempPathFactory) -> I
         redis_server.destroy()
     else:
         _forget_redis_keys(prefix)
+
+
+@pytest.fixture
+def cluster(scale_cluster: ScaleCluster) -> ScaleCluster:
+    """The session's cluster with every process up (an earlier test may have killed one)."""
+    for service in scale_cluster.cluster.services:
+        if not service.alive():
+            service.start()
+    wait_ready(scale_cluster.cluster.services, timeout=420)
+    return scale_cluster
 
 
 def _forget_redis_keys(prefix: str) -> None:

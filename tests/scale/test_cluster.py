@@ -39,16 +39,6 @@ FIGURES: Dict[str, object] = {}
 SOURCE = "来源：《"
 
 
-@pytest.fixture
-def cluster(scale_cluster: ScaleCluster) -> ScaleCluster:
-    """The session's cluster with every process up (an earlier test may have killed one)."""
-    for service in scale_cluster.cluster.services:
-        if not service.alive():
-            service.start()
-    wait_ready(scale_cluster.cluster.services, timeout=420)
-    return scale_cluster
-
-
 def _report(name: str, figures: Dict[str, object], capsys) -> None:
     FIGURES[name] = figures
     out = ROOT / "results"

@@ -39,7 +39,6 @@ from tests.scale import fuzz
 from tests.scale.conftest import ScaleCluster
 from tests.scale.support import user_texts
 from tests.scale.test_cluster import SOURCE, _report
-from tests.scale.test_cluster import cluster  # noqa: F401 - the fixture (every process up)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(1200)]
 
@@ -350,7 +349,7 @@ def personal_numbers(text: str) -> List[str]:
     found = re.findall(r"\d{11,}", normal)
     for match in re.finditer(r"\d{17}[\dXx]", normal):
         body = match.group()[:17]
-        if "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS)) % 11] == match.group()[17].upper():
+        if "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11] == match.group()[17].upper():
             found.append(match.group())
     found += re.findall(r"1[3-9]\d{9}", normal)
     return sorted(set(found))
@@ -369,7 +368,7 @@ def _fuzz_inputs(seed: int, senders: int, per_sender: int) -> List[Tuple[str, fu
     """Hostile resident messages that all fit the channel (no oversized bodies: those get 413 from nginx)."""
     rng = random.Random(seed)
     out = []
-    for index in range(senders):
+    for _ in range(senders):
         # why: letters only; digits joined by "-" ("…-20261202-13-…") look like a phone or card number to
         # the masker, and such a conversation is stored under a pseudonym the count would not find.
         sender = "fuzzall-" + "".join(rng.choice(string.ascii_lowercase) for _ in range(16))
@@ -392,7 +391,7 @@ def raised_limits(cluster: ScaleCluster):
     saved = [dict(s.env) for s in rasa]
 
     def restart(envs) -> None:
-        for service, env in zip(rasa, envs):
+        for service, env in zip(rasa, envs, strict=True):
             service.stop()
             service.env = env
             service.start()
