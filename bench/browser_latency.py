@@ -126,6 +126,7 @@ def main() -> int:
         services = bot_services(
             args.model or newest_model(), rasa_port, action_port,
             tracker_db=str(tmp / "tracker.db"), log_dir=tmp,
+            extra_env={"WEB_PORT": str(web_port)},  # why: Rasa allows the demo page's origin (bot.cors)
         )
         services.append(
             Service(

@@ -36,6 +36,7 @@ from typing import Dict, List, Sequence
 import sqlalchemy as sa
 
 from bot import speedups
+from bot.cors import rasa_cors_origins
 from bot.launcher import REQUEST_MAX_SIZE, ROOT, Service, stop_all, wait_ready
 from bot.signing import ModelRejected, verify_model
 
@@ -201,7 +202,7 @@ def rasa_service(plan: ClusterPlan, index: int) -> Service:
         *speedups.rasa_command(), "run", "--model", plan.model,
         "--interface", "127.0.0.1", "--port", str(port),
         "--credentials", str(ROOT / "credentials.yml"), "--endpoints", str(ENDPOINTS),
-        "--cors", os.environ.get("RASA_CORS", "*"),
+        "--cors", *rasa_cors_origins({**os.environ, **plan.extra_env}),
     ]
     if plan.api_token:
         # why: the HTTP API is only ever on with a token (from the environment).

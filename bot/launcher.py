@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bot import speedups
+from bot.cors import rasa_cors_origins
 from bot.sessions import MissingKey, check_keys
 from bot.signing import ModelRejected, verify_model
 
@@ -122,8 +123,8 @@ def bot_services(
         *speedups.rasa_command(), "run", "--model", model, "--interface", host, "--port", str(rasa_port),
         "--credentials", os.environ.get("RASA_CREDENTIALS", "credentials.yml"),
         "--endpoints", os.environ.get("RASA_ENDPOINTS", "endpoints.yml"),
-        # why: the website widget on :8000 talks to :5005 from the browser.
-        "--cors", os.environ.get("RASA_CORS", "*"),
+        # why: the website widget on :8000 talks to :5005 from the browser; only the site's origins (bot.cors).
+        "--cors", *rasa_cors_origins({**os.environ, **(extra_env or {})}),
     ]
     token = os.environ.get("RASA_API_TOKEN") or env.get("RASA_API_TOKEN")
     if token:

@@ -313,11 +313,50 @@ def rasa_command() -> List[str]:
     return [sys.executable, "-m", "bot.speedups"]
 
 
+async def _no_version(request):
+    """Request middleware: 404 for ``/version``; ``/`` without the version (see :func:`hide_version`)."""
+    from sanic import response
+
+    path = request.path.rstrip("/") or "/"
+    if path == "/version":
+        return response.json({"status": "failure", "reason": "NotFound", "code": 404}, status=404)
+    if path == "/" and request.method in ("GET", "HEAD"):
+        return response.text("Hello from 人社小助手")
+    return None
+
+
+def hide_version() -> None:
+    """Rasa's app answers ``/version`` with 404 and ``/`` without the version number (idempotent).
+
+    why: Rasa 3.6 serves ``GET /version`` without authentication whenever the HTTP API is on (and
+    ``make run`` turns it on for the trainer console), and ``GET /`` says "Hello from Rasa: 3.6.21"
+    even without the API: both tell a scanner which advisories to try. Applied to every app
+    ``rasa.core.run.configure_app`` builds (``rasa run`` builds its app there), as a request
+    middleware, so nothing else of Rasa's API changes. nginx (``deploy/nginx.conf.template``) does
+    not route ``/version`` in the first place. Not applied with ``RASA_SPEEDUPS=0`` (plain ``rasa``,
+    for benchmark comparisons only).
+    """
+    import rasa.core.run as run
+
+    if getattr(run.configure_app, "__hides_version__", False):
+        return
+    original = run.configure_app
+
+    def configure_app(*args, **kwargs):
+        app = original(*args, **kwargs)
+        app.register_middleware(_no_version, "request")
+        return app
+
+    configure_app.__hides_version__ = True  # type: ignore[attr-defined]
+    run.configure_app = configure_app
+
+
 def main() -> int:
     """``rasa`` with the speed-ups installed: ``python -m bot.speedups run --model ...``."""
     # why: before anything imports Rasa's TensorFlow-importing modules.
     stub_tensorflow(_model_argument(sys.argv[1:]))
     install()
+    hide_version()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

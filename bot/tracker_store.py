@@ -8,7 +8,9 @@ Contract:
   connection errors for up to ``retry_seconds`` (default 20, env ``TRACKER_DB_RETRY_SECONDS``).
   Rasa wraps every tracker store in ``FailSafeTrackerStore``, which on an error answers from an empty
   in-memory store: the conversation would restart and the turn's events would never reach
-  PostgreSQL. Retrying here keeps a short outage invisible except for latency.
+  PostgreSQL. Retrying here keeps a short outage invisible except for latency; past the retry window
+  the error reaches the turn (:func:`_failures_reach_the_turn`), so the resident is told politely
+  instead of being answered for a message that is never stored.
 * :func:`ensure_indexes` creates, idempotently, the indexes Rasa's queries need beyond the
   single-column ``sender_id`` index that Rasa 3.6 creates (see :data:`INDEXES`).
 * :func:`tracker_db_url` resolves the tracker database from the environment the same way for the
@@ -157,6 +159,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
             ensure_indexes(self.engine)
         except sa.exc.SQLAlchemyError:
             logger.exception("tracker store: could not create indexes (run python -m bot.ops db-index)")
+        _failures_reach_the_turn()
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.retry_seconds
@@ -186,3 +189,33 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
 
     async def keys(self):
         return await self._retrying("keys", lambda: super(ResilientSQLTrackerStore, self).keys())
+
+
+def _reraise(error: Exception) -> None:
+    raise error
+
+
+def _failures_reach_the_turn() -> None:
+    """Make Rasa's ``FailSafeTrackerStore`` pass the errors of :class:`ResilientSQLTrackerStore` on (idempotent).
+
+    why: Rasa's Agent wraps every tracker store in ``FailSafeTrackerStore``. When our retries give up,
+    it answers ``retrieve`` with None (the turn then runs on a fresh, empty tracker) and ``save`` into
+    an in-memory store: the resident gets a normal answer for a message PostgreSQL never receives
+    (tests/scale/test_faults.py, PostgreSQL killed for 20 s: 4 acknowledged messages lost). Its
+    error callback re-raising instead makes the turn fail; the channel guard answers the polite
+    "unavailable" and nothing is half stored. Other tracker stores keep Rasa's behaviour. Installed
+    by our store's constructor, i.e. only in a process that uses it.
+    """
+    from rasa.core.tracker_store import FailSafeTrackerStore
+
+    if getattr(FailSafeTrackerStore.__init__, "__renshe_strict__", False):
+        return
+    original = FailSafeTrackerStore.__init__
+
+    def __init__(self, tracker_store, on_tracker_store_error=None, fallback_tracker_store=None) -> None:
+        if on_tracker_store_error is None and isinstance(tracker_store, ResilientSQLTrackerStore):
+            on_tracker_store_error = _reraise
+        original(self, tracker_store, on_tracker_store_error, fallback_tracker_store)
+
+    __init__.__renshe_strict__ = True  # type: ignore[attr-defined]
+    FailSafeTrackerStore.__init__ = __init__  # type: ignore[method-assign]

@@ -45,6 +45,7 @@ from aiohttp import web
 from bot.feedback import AppStore, StoreError, load_fernet
 from bot.http_limits import HANDLER_ARGS, refuse_encoded_bodies
 from bot.script import to_traditional
+from bot.sessions import valid_widget_session
 from knowledge.service import KnowledgeBaseNotBuilt, KnowledgeService
 
 logger = logging.getLogger(__name__)
@@ -241,6 +242,20 @@ def _field(data: dict[str, Any], name: str, kind: type, required: bool = False, 
     return value
 
 
+def _session_id(data: dict[str, Any]) -> str:
+    """The widget's ``session_id``, only when this server issued it (signed, :mod:`bot.sessions`).
+
+    why: feedback, hand-off messages and staff replies are filed under the conversation; an id the
+    client made up ("1", or another resident's id guessed from its shape) must not read another
+    resident's staff replies or write into their conversation.
+    """
+    value = _field(data, "session_id", str, required=True, max_len=64)
+    if valid_widget_session(value) is None:
+        raise ApiError(403, "session_id was not issued by this server; reload the page to start a new conversation",
+                       "session_id")
+    return value
+
+
 async def _call_store(func: Callable[..., Any], **kwargs: Any) -> Any:
     try:
         # why: SQLAlchemy is synchronous; keep the event loop free for other residents.
@@ -254,7 +269,7 @@ async def post_feedback(request: web.Request) -> web.Response:
     store: AppStore = request.app[STORE]
     record = await _call_store(
         store.record_feedback,
-        session_id=_field(data, "session_id", str, required=True, max_len=64),
+        session_id=_session_id(data),
         rating=_field(data, "rating", str, required=True, max_len=8),
         message_id=_field(data, "message_id", str, max_len=64) or "",
         reason=_field(data, "reason", str, max_len=32),
@@ -272,7 +287,7 @@ async def post_handoff(request: web.Request) -> web.Response:
     store: AppStore = request.app[STORE]
     record = await _call_store(
         store.record_handoff,
-        session_id=_field(data, "session_id", str, required=True, max_len=64),
+        session_id=_session_id(data),
         message=_field(data, "message", str, required=True, max_len=500),
         consent=True,
         phone=_field(data, "phone", str, max_len=32),
@@ -394,7 +409,7 @@ async def post_replies(request: web.Request) -> web.Response:
     data = await _json_object(request)
     store: AppStore = request.app[STORE]
     replies = await _call_store(
-        store.take_staff_replies, session_id=_field(data, "session_id", str, required=True, max_len=64)
+        store.take_staff_replies, session_id=_session_id(data)
     )
     return web.json_response(
         {"ok": True, "replies": [{"id": r.id, "text": r.text, "at": r.created_at.isoformat()} for r in replies]}

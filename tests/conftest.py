@@ -63,7 +63,8 @@ def running_bot(bot_model: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         action_port=action_port,
         tracker_db=str(tmp / "tracker.db"),
         log_dir=tmp,
-        extra_env={"RASA_API_TOKEN": token},
+        # why: the browser tests' demo site runs on a free port; any loopback port may call this Rasa.
+        extra_env={"RASA_API_TOKEN": token, "RASA_CORS": r"http://127\.0\.0\.1:\d+$ http://localhost:\d+$"},
     )
     try:
         for service in services:

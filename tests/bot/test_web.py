@@ -13,14 +13,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 
 from bot.feedback import AppStore
+from bot.sessions import issue_widget_session
 from bot.web import MAX_BODY, SOCKET_IO_CLIENT, RateLimiter, WebSettings, create_app, main
 
+# why: the API accepts only session ids the server issued (tests/bot/test_web_sessions.py).
+SESSION = issue_widget_session()
 FEEDBACK = {
-    "session_id": "abc123",
+    "session_id": SESSION,
     "rating": "down",
     "bot_text": "深圳有113个社保服务网点\n来源：《深圳人社2024年十件大事》",
 }
-HANDOFF = {"session_id": "abc123", "message": "想咨询失业保险", "phone": "13812345678", "consent": True}
+HANDOFF = {"session_id": SESSION, "message": "想咨询失业保险", "phone": "13812345678", "consent": True}
 
 
 @pytest.fixture
@@ -91,7 +94,7 @@ def test_feedback_is_stored_masked(store):
         ({"json": {**FEEDBACK, "rating": "maybe"}}, 400, "rating"),
         ({"json": {**FEEDBACK, "rating": 1}}, 400, "rating"),
         ({"json": {**FEEDBACK, "session_id": None}}, 400, "session_id"),
-        ({"json": {**FEEDBACK, "session_id": "../../etc"}}, 400, "session_id"),
+        ({"json": {**FEEDBACK, "session_id": "../../etc"}}, 403, "session_id"),
         ({"json": {**FEEDBACK, "bot_text": ""}}, 400, "bot_text"),
         ({"json": {**FEEDBACK, "comment": "长" * 501}}, 400, "comment"),
         ({"json": {**FEEDBACK, "reason": "spam"}}, 400, "reason"),

@@ -29,7 +29,7 @@ from bot.console.settings import ConsoleSettings
 from bot.console.store import Store
 from bot.launcher import bot_services, free_port, stop_all, wait_ready
 from tests.console.support import PASSWORD, ServerThread, console_env, copy_project
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, start_web_site
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, LOOPBACK_CORS, start_web_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -44,7 +44,8 @@ def stack(bot_model, tmp_path_factory):
     tracker = tmp / "tracker.db"
     services = bot_services(
         bot_model, rasa_port=rasa_port, action_port=action_port, tracker_db=str(tracker), log_dir=tmp,
-        extra_env={"RASA_API_TOKEN": api_token, "STAFF_REPLY_TOKEN": staff_token, "WECHAT_TOKEN": DEV_TOKEN},
+        extra_env={"RASA_API_TOKEN": api_token, "STAFF_REPLY_TOKEN": staff_token, "WECHAT_TOKEN": DEV_TOKEN,
+                   "RASA_CORS": LOOPBACK_CORS},
     )
     site = console = None
     try:

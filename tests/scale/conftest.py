@@ -1,8 +1,9 @@
 """Fixtures for the scale tests: the whole cluster (``bot.cluster``) on free ports.
 
 Real processes everywhere: a private PostgreSQL server (see :class:`PrivatePostgres` for why not the
-shared one), the machine's Redis with a random key prefix, two action servers, two Rasa servers and
-nginx. One cluster serves the whole session; tests that kill a process bring it back before they end.
+shared one), a private Redis server (:class:`PrivateRedis`; the machine's Redis with a random key
+prefix when ``TEST_REDIS_URL`` is set or ``redis-server`` is missing), two action servers, two Rasa
+servers and nginx. One cluster serves the whole session; tests that kill a process bring it back before they end.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import requests
 import sqlalchemy as sa
 
 from bot.cluster import Cluster, ClusterPlan
+from bot.launcher import wait_ready
 from bot.signing import ModelRejected, sign_model, verify_model
-from tests.scale.support import PrivatePostgres
+from tests.scale.support import PrivatePostgres, PrivateRedis
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# why: the fault tests stop Redis; only a server of our own may be stopped.
+PRIVATE_REDIS = not os.environ.get("TEST_REDIS_URL") and PrivateRedis.available()
 WECHAT_TOKEN = "scale-" + uuid.uuid4().hex[:12]
 # why: a burst large enough for the concurrency test's 12 messages per conversation; a slow refill
 # so that the rate-limit test and the fuzz's flood conversations meet the limit quickly.
@@ -38,6 +42,7 @@ class ScaleCluster:
     engine: sa.engine.Engine
     api_token: str
     log_dir: Path
+    redis_server: PrivateRedis | None = None
 
     @property
     def plan(self) -> ClusterPlan:
@@ -85,21 +90,23 @@ def _signed_model(bot_model: str) -> str:
 def scale_cluster(bot_model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleCluster]:
     if shutil.which(os.environ.get("NGINX", "nginx")) is None and not Path("/usr/sbin/nginx").exists():
         pytest.fail("nginx is not installed: run `make nginx-deps` (make test-scale does it)")
+    pg_port, public, rasa_1, rasa_2, action_1, action_2, action_lb, redis_port = free_ports(8)
+    redis_server = PrivateRedis(redis_port).start() if PRIVATE_REDIS else None
+    redis_url = redis_server.url if redis_server else REDIS_URL
     try:
         import redis
 
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
     except Exception as error:  # noqa: BLE001 - any failure means no Redis
-        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}")
+        pytest.fail(f"Redis is not reachable at {redis_url}: {error}")
     run_dir = tmp_path_factory.mktemp("cluster")
-    pg_port, public, rasa_1, rasa_2, action_1, action_2, action_lb = free_ports(7)
     pg = PrivatePostgres(pg_port).start()
     token = uuid.uuid4().hex
     prefix = "t" + uuid.uuid4().hex[:12]
     plan = ClusterPlan(
         model=_signed_model(bot_model),
         database_url=pg.url("renshe_scale"),
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         key_prefix=prefix,
         public_port=public,
         listen="127.0.0.1",
@@ -126,13 +133,28 @@ def scale_cluster(bot_model: str, tmp_path_factory: pytest.TempPathFactory) -> I
         for log in run_dir.glob("*.log"):
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
         pg.destroy()
+        if redis_server:
+            redis_server.destroy()
         raise
     engine = sa.create_engine(plan.database_url, future=True, pool_pre_ping=True)
-    yield ScaleCluster(cluster, pg, engine, token, run_dir)
+    yield ScaleCluster(cluster, pg, engine, token, run_dir, redis_server)
     engine.dispose()
     cluster.stop()
     pg.destroy()
-    _forget_redis_keys(prefix)
+    if redis_server:
+        redis_server.destroy()
+    else:
+        _forget_redis_keys(prefix)
+
+
+@pytest.fixture
+def cluster(scale_cluster: ScaleCluster) -> ScaleCluster:
+    """The session's cluster with every process up (an earlier test may have killed one)."""
+    for service in scale_cluster.cluster.services:
+        if not service.alive():
+            service.start()
+    wait_ready(scale_cluster.cluster.services, timeout=420)
+    return scale_cluster
 
 
 def _forget_redis_keys(prefix: str) -> None:

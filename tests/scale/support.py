@@ -8,6 +8,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -83,11 +84,88 @@ class PrivatePostgres:
         time.sleep(down_for)
         self.start()
 
+    def postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def kill(self) -> int:
+        """SIGKILL the postmaster (a crash, not a shutdown); returns its pid.
+
+        Its backends notice the postmaster is gone and exit by themselves; nothing is flushed or
+        checkpointed, so the next start runs crash recovery from the write-ahead log.
+        """
+        pid = self.postmaster_pid()
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def start_after_crash(self, timeout: float = 60.0) -> float:
+        """Start on the same data directory after :meth:`kill`; seconds it took until it accepted.
+
+        why: the first attempts can fail while the dead postmaster's backends still hold its shared
+        memory ("pre-existing shared memory block is still in use"); retry until they are gone.
+        """
+        started = time.monotonic()
+        while True:
+            try:
+                self.start()
+                return time.monotonic() - started
+            except subprocess.CalledProcessError:
+                if time.monotonic() - started > timeout:
+                    raise
+                time.sleep(0.3)
+
     def destroy(self) -> None:
         try:
             self.stop("immediate")
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             pass
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A throw-away ``redis-server`` on a free port (no persistence), owned by the test session.
+
+    why: the fault tests stop Redis; the machine's shared server (127.0.0.1:6379) serves others.
+    """
+
+    def __init__(self, port: int, binary: str | None = None) -> None:
+        self.port = port
+        self.binary = binary or shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.base = Path(tempfile.mkdtemp(prefix="renshe-redis-"))
+        self.process: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return bool(shutil.which("redis-server") or Path("/usr/bin/redis-server").exists())
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 20.0) -> PrivateRedis:
+        import redis
+
+        log = open(self.base / "redis.log", "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.base), "--protected-mode", "yes"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=1).ping()
+                return self
+            except redis.RedisError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
+                time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(30)
+
+    def destroy(self) -> None:
+        self.stop(signal.SIGKILL)
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -39,16 +39,6 @@ FIGURES: Dict[str, object] = {}
 SOURCE = "来源：《"
 
 
-@pytest.fixture
-def cluster(scale_cluster: ScaleCluster) -> ScaleCluster:
-    """The session's cluster with every process up (an earlier test may have killed one)."""
-    for service in scale_cluster.cluster.services:
-        if not service.alive():
-            service.start()
-    wait_ready(scale_cluster.cluster.services, timeout=420)
-    return scale_cluster
-
-
 def _report(name: str, figures: Dict[str, object], capsys) -> None:
     FIGURES[name] = figures
     out = ROOT / "results"
@@ -365,6 +355,7 @@ def test_export_and_retention_on_the_cluster_store(cluster: ScaleCluster, tmp_pa
 
 # --- a Rasa instance killed (last: its restart is not awaited) --------------------------------------
 def test_rasa_instance_killed_nginx_routes_around_it(cluster: ScaleCluster, capsys):
+    """Killed between requests (nothing inside it); test_faults.py kills one with requests in flight."""
     sender = "kill-" + uuid.uuid4().hex[:8]
     assert SOURCE in _text(cluster.say("深圳有多少个社保服务网点", sender))
     cluster.cluster.kill("rasa-1")

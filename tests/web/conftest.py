@@ -19,11 +19,15 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from bot.feedback import AppStore
 from bot.launcher import Service, free_port, wait_ready
+from bot.sessions import DEV_PII_KEY
 
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+# why: the demo site of a browser test runs on a free port; a Rasa started for it allows any loopback
+# origin (RASA_CORS, bot.cors; the same value as tests/conftest.py's running_bot).
+LOOPBACK_CORS = r"http://127\.0\.0\.1:\d+$ http://localhost:\d+$"
 SCREENSHOTS = ROOT / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
@@ -59,7 +63,10 @@ def start_web_site(socket_url: str, tmp: Path) -> WebSite:
         [sys.executable, "-m", "bot.web", "--port", str(port), "--socket-url", socket_url],
         f"http://127.0.0.1:{port}/healthz",
         f"http://127.0.0.1:{port}/",
-        {"APP_DATABASE_URL": database_url, "HANDOFF_KEY": key, "APP_ENV": "test", "WEB_RATE_LIMIT": "1000"},
+        {"APP_DATABASE_URL": database_url, "HANDOFF_KEY": key, "APP_ENV": "test", "WEB_RATE_LIMIT": "1000",
+         # why: the API checks session ids signed by the socket server (real Rasa or the fake, both in
+         # development mode with the development key); outside development the key must be explicit.
+         "PII_HASH_KEY": DEV_PII_KEY},
         tmp / "web.log",
     )
     service.start()

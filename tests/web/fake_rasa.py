@@ -25,10 +25,11 @@ import argparse
 import asyncio
 import json
 import logging
-import uuid
 
 import socketio
 from aiohttp import web
+
+from bot.sessions import issue_widget_session, valid_widget_session
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ def create_app() -> web.Application:
 
     @sio.on("session_request")
     async def session_request(sid, data):
-        session_id = (data or {}).get("session_id") or uuid.uuid4().hex
+        # why: like the real channel (bot.channels.socketio): a signed id it issued, else a new one.
+        session_id = valid_widget_session((data or {}).get("session_id")) or issue_widget_session()
         await sio.enter_room(sid, session_id)
         await sio.emit("session_confirm", session_id, room=sid)
 
