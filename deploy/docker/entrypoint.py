@@ -73,10 +73,13 @@ def module(role: str) -> str:
     """The first importable module of ``MODULES[role]``."""
     for name in MODULES[role]:
         try:
-            if importlib.util.find_spec(name) is not None:
-                return name
+            spec = importlib.util.find_spec(name)
         except ModuleNotFoundError:  # a parent package that does not exist (yet)
             continue
+        # why: a bare directory of that name on sys.path (e.g. tests/data/console) is a namespace
+        # package without code (origin None), not the module.
+        if spec is not None and spec.origin is not None:
+            return name
     raise ModuleNotFoundError(f"none of {', '.join(MODULES[role])} is importable")
 
 

@@ -60,9 +60,10 @@ def _entrypoint():
 
 def _exists(module: str) -> bool:
     try:
-        return importlib.util.find_spec(module) is not None
+        spec = importlib.util.find_spec(module)
     except ModuleNotFoundError:
         return False
+    return spec is not None and spec.origin is not None  # not a bare directory (namespace package)
 
 
 def _first_existing(names) -> str:
