@@ -16,6 +16,7 @@ Differences from Rasa's ``SocketIOInput`` (the events and their payloads are unc
   session it was confirmed: ``user_uttered`` speaks for that session whatever ``session_id`` the
   payload names, and a socket without a confirmed session is ignored.
 """
+# rasa-patch: socketio-channel (docs/rasa-patches.md)
 
 from __future__ import annotations
 
