@@ -31,8 +31,6 @@ THIRD_PARTY_VARIABLES = {
     "POSTGRES_USER": "postgres image", "POSTGRES_PASSWORD": "postgres image", "POSTGRES_DB": "postgres image",
     "RASA_TELEMETRY_ENABLED": "Rasa", "SANIC_REQUEST_MAX_SIZE": "Sanic (Rasa's web server)",
     "SANIC_HOST": "rasa_sdk",
-    # compose's own: image name, tag, mounted model
-    "RENSHE_REGISTRY": "compose", "RENSHE_TAG": "compose", "MODEL_FILE": "compose", "MODELS_DIR": "compose",
 }
 
 # TODO(merge): after the module move, keep only the new names (first of each pair).
