@@ -41,3 +41,6 @@ check: install kb ## fast gate: ruff + mypy + unit tests, under 3 minutes (make 
 	$(MYPY) && \
 	$(PY) -m pytest -q -p no:cacheprovider -m "$(CHECK_MARKERS)" && \
 	echo "make check passed in $$(( $$(date +%s) - start ))s"
+
+# why: the full gate checks at least what the fast one does (extra prerequisites of `test`, no recipe here).
+test: lint typecheck
