@@ -329,8 +329,7 @@ def test_nginx_conf_for_compose_is_complete(entrypoint, tmp_path):
 # --- compose itself ------------------------------------------------------------------------------------------
 def test_compose_config_validates_without_an_engine(tmp_path):
     """``docker compose config`` (or Debian's docker-compose) parses the file; no engine is needed."""
-    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0 if shutil.which(
-            "docker") else False:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         command = ["docker", "compose"]
     elif shutil.which("docker-compose"):
         command = ["docker-compose"]
