@@ -14,10 +14,13 @@ docker-build: ## build the Rasa and action-server images, tagged with the commit
 	docker build -f deploy/docker/Dockerfile.rasa --target rasa -t $(RENSHE_REGISTRY)/rasa:$(RENSHE_TAG) .
 	docker build -f deploy/docker/Dockerfile.actions --target actions -t $(RENSHE_REGISTRY)/actions:$(RENSHE_TAG) .
 
+# why: the key reaches the train stage as a build secret (never a layer), and only when it is set.
+SIGNING_SECRET = $(if $(MODEL_SIGNING_KEY),--secret id=model_signing_key$(COMMA)env=MODEL_SIGNING_KEY)
+COMMA := ,
+
 .PHONY: docker-train
 docker-train: ## train and sign a model inside Docker (Dockerfile.rasa, stage train) into models/
-	docker build -f deploy/docker/Dockerfile.rasa --target model --output models \
-	  --secret id=model_signing_key,env=MODEL_SIGNING_KEY .
+	docker build -f deploy/docker/Dockerfile.rasa --target model --output models $(SIGNING_SECRET) .
 
 .PHONY: compose-config
 compose-config: ## validate and print deploy/docker/compose.yml as compose resolves it (no engine needed)
