@@ -18,6 +18,7 @@ last change), so a lock can no longer outlive every ticket in it. Waiting messag
 Registered in ``deploy/endpoints.prod.yml`` as ``type: bot.lock_store.AtomicRedisLockStore`` with the
 same keys as Rasa's ``redis`` lock store (``url``, ``port``, ``db``, ``password``, ``key_prefix``).
 """
+# rasa-patch: lock-store (docs/rasa-patches.md)
 
 from __future__ import annotations
 

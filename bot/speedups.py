@@ -33,6 +33,9 @@ TensorFlow component (DIET, TED, ResponseSelector, ...) gets the real TensorFlow
 turns this off. Unnecessary with a Rasa that imports TensorFlow lazily (Rasa Pro 3.8+ / Rasa 4 moved to
 lazy component imports; Rasa Open Source 3.6 does not).
 """
+# rasa-patch: validator-cache (docs/rasa-patches.md)
+# rasa-patch: endpoint-session (docs/rasa-patches.md)
+# rasa-patch: tensorflow-stub (docs/rasa-patches.md)
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ Contract:
 Registered in ``deploy/endpoints.prod.yml`` (PostgreSQL) and ``endpoints.yml`` (SQLite: kept connections
 in WAL mode, see :func:`create_engine`) as ``type: bot.tracker_store.ResilientSQLTrackerStore``.
 """
+# rasa-patch: tracker-store (docs/rasa-patches.md)
 
 from __future__ import annotations
 

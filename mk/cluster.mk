@@ -16,8 +16,19 @@ nginx-deps: ## install Debian's nginx for the cluster and its tests, if missing
 	  echo "installing nginx (apt) ..."; \
 	  $(CLUSTER_SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(CLUSTER_SUDO) apt-get install -y -q nginx; fi
 
+# why: containers when a Docker engine answers (deploy/docker/compose.yml, the images Helm runs too), else
+# the same layout as local processes; RUN_CLUSTER=local forces the local supervisor.
 .PHONY: run-cluster
-run-cluster: install train nginx-deps ## 2 Rasa + 2 action servers behind nginx on :5005, PostgreSQL + Redis on loopback
+run-cluster: ## 2 Rasa + 2 action servers behind nginx on :5005 with PostgreSQL + Redis (compose when Docker answers)
+	@if [ "$${RUN_CLUSTER:-}" != local ] && docker info >/dev/null 2>&1; then \
+	  echo "Docker engine answers: the cluster in containers (deploy/docker/compose.yml; RUN_CLUSTER=local for processes)"; \
+	  $(MAKE) --no-print-directory run-cluster-docker; \
+	else \
+	  echo "no Docker engine (docker info failed) or RUN_CLUSTER=local: local processes under the cluster supervisor"; \
+	  $(MAKE) --no-print-directory run-cluster-local; fi
+
+.PHONY: run-cluster-local
+run-cluster-local: install train nginx-deps ## the cluster as local processes (nginx, PostgreSQL + Redis on loopback), no Docker
 	@mkdir -p var
 	$(PY) -m bot.cluster --model $(MODEL) $(CLUSTER_ARGS)
 

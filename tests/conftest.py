@@ -1,12 +1,22 @@
-"""Shared fixtures: the trained model and the real servers started on free ports."""
+"""Shared fixtures: the trained model, the real servers started on free ports, one browser, coroutines.
+
+Order independence: Playwright's sync API runs an event loop in the main thread for as long as it is
+started, so a second ``sync_playwright()`` (in another test module) fails, and so does ``asyncio.run``
+after it. Hence one session-wide Playwright (:func:`playwright`, :func:`browser`) for every browser
+test, and :func:`run_async` for coroutines in tests, which runs them on a fresh loop in a worker thread.
+Tests that need the trained model or a browser are marked ``model`` / ``browser`` here, by the fixtures
+they use, so that ``make check`` (``-m "not model and not browser ..."``) never starts either.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 import requests
@@ -44,6 +54,58 @@ class RunningBot:
 
     def reply_text(self, message: str, sender: str | None = None) -> str:
         return "\n".join(m.get("text", "") for m in self.say(message, sender))
+
+
+MODEL_FIXTURES = {"bot_model", "running_bot"}
+BROWSER_FIXTURES = {"playwright", "browser", "new_page"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by what their fixtures start: ``model`` (a trained model), ``browser`` (Chromium)."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.model)
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+
+
+def run_coroutine(awaitable: Awaitable[Any]) -> Any:
+    """``asyncio.run`` in a worker thread: works while Playwright's loop runs in the main thread."""
+    async def main() -> Any:
+        return await awaitable
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+@pytest.fixture
+def run_async() -> Callable[[Awaitable[Any]], Any]:
+    """``run_async(coroutine)`` -> its result, on a fresh event loop (see the module docstring)."""
+    return run_coroutine
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """The one sync Playwright of the session (module docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    manager = sync_playwright().start()
+    yield manager
+    manager.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """Debian's headless Chromium (``make browser-deps``), shared by every browser test."""
+    from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)")
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ Contract of :func:`guarded` (one resident message in, at least one answer out):
 6. an empty or whitespace-only message (after cleaning) gets the polite ``empty`` reply without
    reaching Rasa (Rasa 3.6 raised ``KeyError`` on it and the resident saw "系统暂时繁忙").
 """
+# rasa-patch: empty-message (docs/rasa-patches.md)
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ write into (or spend the rate limit of) a widget or WeChat conversation; a reque
 gets a fresh conversation of its own (its id in the ``X-Sender`` header), never a shared "default";
 an unacceptable sender gets the polite ``bad_sender`` reply (HTTP 400) and Rasa is not called.
 """
+# rasa-patch: rest-channel (docs/rasa-patches.md)
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ Differences from Rasa's ``SocketIOInput`` (the events and their payloads are unc
 * every reply carries ``reply_to``, the widget's id of the question it answers (``metadata.web.item``),
   so that of several tabs in one session room only the tab that asked records the answer.
 """
+# rasa-patch: socketio-channel (docs/rasa-patches.md)
 
 from __future__ import annotations
 

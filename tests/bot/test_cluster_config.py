@@ -22,6 +22,7 @@ def plan(tmp_path: Path) -> ClusterPlan:
                        run_dir=tmp_path, listen="0.0.0.0")
 
 
+@pytest.mark.cluster  # runs nginx -t
 def test_nginx_conf_is_complete_and_valid(plan: ClusterPlan):
     conf = render_nginx_conf(plan)
     text = conf.read_text(encoding="utf-8")

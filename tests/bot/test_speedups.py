@@ -112,6 +112,7 @@ def test_speedups_can_be_switched_off(monkeypatch, value):
     assert command.endswith("/rasa")
 
 
+@pytest.mark.slow  # starts Rasa's CLI in a subprocess (~10 s)
 def test_speedups_module_runs_rasas_cli():
     import subprocess
     import sys

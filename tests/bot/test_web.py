@@ -246,6 +246,7 @@ def test_assets(store, path, content_type):
     assert status == 200 and headers["Content-Type"].startswith(content_type)
 
 
+@pytest.mark.node  # needs node_modules (make web-deps)
 def test_socket_io_client_is_served_locally(store):
     # why: `make test` runs `make web-deps` (npm ci) first; without it the widget cannot connect.
     assert SOCKET_IO_CLIENT.is_file(), "node_modules missing: run `make web-deps`"

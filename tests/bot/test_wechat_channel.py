@@ -340,6 +340,7 @@ def test_two_channel_processes_sharing_redis_make_one_turn(make_channel, redis_s
 
 
 # --- the 5-second rule ---------------------------------------------------------------------------------
+@pytest.mark.slow  # waits out WeChat's 5-second deadline
 def test_slow_answer_gets_success_in_time_then_one_customer_service_message(make_channel, fake_api):
     ch = make_channel(rasa=FakeRasa(delay=6.0), api=fake_api)
     openid = new_openid()
@@ -359,6 +360,7 @@ def test_slow_answer_gets_success_in_time_then_one_customer_service_message(make
     assert ch.peer.post(xml).kind == "success"
 
 
+@pytest.mark.slow  # waits out WeChat's 5-second deadline
 def test_answer_just_inside_the_deadline_is_passive_and_not_pushed(make_channel, fake_api):
     ch = make_channel(rasa=FakeRasa(delay=3.5), api=fake_api)
     openid = new_openid()

@@ -24,6 +24,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes minutes (trains a model)")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its minimum cost for the in-process console of these tests.
+
+    why: the default cost (64 MiB, 3 passes: right for production) made password hashing most of the
+    console tests' time on a busy 2-core machine (`make check`); the algorithm and the stored format
+    (``$argon2id$...``) stay the same. Consoles started as subprocesses keep the real cost.
+    """
+    from argon2 import PasswordHasher
+
+    import bot.console.auth as auth  # TODO(merge): console.auth after the module move
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -121,15 +120,15 @@ def _validate_settings(project: Path) -> ConsoleSettings:
 
 
 @pytest.mark.slow
-def test_rasa_validate_passes_on_the_project_and_fails_on_a_broken_story(tmp_path):
+def test_rasa_validate_passes_on_the_project_and_fails_on_a_broken_story(tmp_path, run_async):
     project = copy_project(tmp_path / "project")
     settings = _validate_settings(project)
-    assert asyncio.run(rasa_validate(settings)).ok
+    assert run_async(rasa_validate(settings)).ok
     (project / "data" / "stories" / "broken.yml").write_text(
         'version: "3.1"\nstories:\n- story: broken\n  steps:\n  - intent: greet\n  - action: action_not_in_domain\n',
         encoding="utf-8",
     )
-    result = asyncio.run(rasa_validate(settings))
+    result = run_async(rasa_validate(settings))
     assert not result.ok
     assert result.messages
 

@@ -27,6 +27,7 @@ from bot.console.store import Store
 from bot.console.training import content_hash, in_test_fold, project_files
 from bot.launcher import bot_services, free_port, stop_all, wait_ready
 from bot.signing import sign_model
+from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, ServerThread, console_env, copy_project
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -185,9 +186,8 @@ def live_model(e2e) -> str:
     return Path(response.json()["model_file"]).name
 
 
-def test_sign_in_add_retrain_activate_and_the_bot_knows(e2e):
+def test_sign_in_add_retrain_activate_and_the_bot_knows(e2e, browser):
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     url = e2e["server"].url
     nlu_file = e2e["project"] / "data" / "nlu" / "minimum_wage.yml"
@@ -196,8 +196,7 @@ def test_sign_in_add_retrain_activate_and_the_bot_knows(e2e):
     timings = e2e["timings"]
     shots = Path(os.environ.get("CONSOLE_E2E_SCREENSHOTS", e2e["tmp"] / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with browser_scope(browser) as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         # why: a click that posts a form waits for the answer: validation, training, model loading take long.
         page.set_default_timeout(600_000)

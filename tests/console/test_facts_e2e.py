@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from bot.console.app import create_app
 from bot.console.auth import Authenticator, load_secret
@@ -23,8 +23,9 @@ from bot.console.settings import ConsoleSettings
 from bot.console.store import Store
 from bot.launcher import free_port
 from knowledge.service import KnowledgeService
+from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, FakeRasa, ServerThread, console_env, csrf_of
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.web.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -44,7 +45,7 @@ def official_site():
 
 
 @pytest.fixture
-def editor(project, tmp_path):
+def editor(project, tmp_path, browser):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps`")
     kb_url = f"sqlite:///{tmp_path / 'kb.db'}"
@@ -55,8 +56,7 @@ def editor(project, tmp_path):
     auth.create_user("admin1", PASSWORD, "admin")
     auth.create_user("admin2", PASSWORD, "admin")
     server = ServerThread(create_app(settings, store=store, rasa=FakeRasa(), app_store_factory=EmptyAppStore)).start()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with browser_scope(browser) as browser:
         yield {"browser": browser, "url": server.url, "kb_url": kb_url, "store": store}
         browser.close()
     server.stop()

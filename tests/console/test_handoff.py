@@ -6,7 +6,6 @@ The tracker store is a real SQLite file with Rasa's ``events`` columns, filled f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -119,11 +118,11 @@ class RecordingAppStore:
         ("web0001", "socketio", True, "回到网页时会看到"),
     ],
 )
-def test_delivery_rules(tracker_url, sender, channel, ok, message):
+def test_delivery_rules(tracker_url, sender, channel, ok, message, run_async):
     case = handoff.Case(1, f"{channel}:{sender}", channel, sender, "normal", (), "", None, "claimed",
                         *([None] * 2), "wang", *([None] * 5))
     kept = RecordingAppStore()
-    result = asyncio.run(
+    result = run_async(
         handoff.deliver(case, "您好", "wang", "http://127.0.0.1:9", "token", tracker_url, lambda: kept)
     )
     assert (result.ok, message in result.message) == (ok, True)

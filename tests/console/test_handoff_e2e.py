@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from bot.channels.wechat_settings import DEV_TOKEN
 from bot.channels.wechat_sim import WeChatPeer, text_message
@@ -28,14 +28,15 @@ from bot.console.rasa_client import RasaClient
 from bot.console.settings import ConsoleSettings
 from bot.console.store import Store
 from bot.launcher import bot_services, free_port, stop_all, wait_ready
+from tests.browser import browser_scope
 from tests.console.support import PASSWORD, ServerThread, console_env, copy_project
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, LOOPBACK_CORS, start_web_site
+from tests.web.conftest import CHROMIUM, LOOPBACK_CORS, start_web_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def stack(bot_model, tmp_path_factory):
+def stack(bot_model, tmp_path_factory, browser):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps`")
     tmp = tmp_path_factory.mktemp("handoff-e2e")
@@ -65,8 +66,7 @@ def stack(bot_model, tmp_path_factory):
         app = create_app(settings, store=store, rasa=RasaClient(rasa_url, api_token),
                          app_store_factory=lambda: site.store)
         console = ServerThread(app).start()
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with browser_scope(browser) as browser:
             yield {
                 "browser": browser, "site": site, "console": console, "rasa_url": rasa_url,
                 "staff_token": staff_token, "store": store, "tmp": tmp,

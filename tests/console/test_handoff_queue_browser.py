@@ -8,22 +8,21 @@ import dataclasses
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from bot.console.app import create_app
+from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, FakeRasa, ServerThread
 from tests.console.test_handoff import tracker_url  # noqa: F401 - the fixture tracker store
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
-def test_distress_first_highlighted_and_claims_are_exclusive(settings, store, users, tracker_url):  # noqa: F811
+def test_distress_first_highlighted_and_claims_are_exclusive(settings, store, users, tracker_url, browser):  # noqa: F811
     settings = dataclasses.replace(settings, tracker_db_url=tracker_url)
     server = ServerThread(create_app(settings, store=store, rasa=FakeRasa(), app_store_factory=EmptyAppStore)).start()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with browser_scope(browser) as browser:
 
             def staff(name: str):
                 page = browser.new_context(locale="zh-CN").new_page()

@@ -4,23 +4,23 @@ field, deleting asks first (cancel keeps the example, OK deletes it)."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from bot.console.app import create_app
+from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, FakeRasa, ServerThread
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.web.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
-def test_refused_sentence_kept_and_delete_confirmed(settings, store, users, project):
+def test_refused_sentence_kept_and_delete_confirmed(settings, store, users, project, browser):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps`")
     server = ServerThread(create_app(settings, store=store, rasa=FakeRasa(), app_store_factory=EmptyAppStore)).start()
     nlu = project / "data" / "nlu" / "pension.yml"
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with browser_scope(browser) as browser:
             page = browser.new_context(locale="zh-CN").new_page()
             page.set_default_timeout(20_000)
             page.goto(server.url + "/login")
@@ -51,7 +51,7 @@ def test_refused_sentence_kept_and_delete_confirmed(settings, store, users, proj
         server.stop()
 
 
-def test_inbox_annotate_by_selecting_text_then_assign(settings, store, users, project):
+def test_inbox_annotate_by_selecting_text_then_assign(settings, store, users, project, browser):
     from pathlib import Path
 
     from tests.console.test_inbox import CONTEXT_EVENTS, EmptyFeedback, tracker_db
@@ -59,8 +59,7 @@ def test_inbox_annotate_by_selecting_text_then_assign(settings, store, users, pr
     tracker_db(Path(settings.tracker_db_url.removeprefix("sqlite:///")), CONTEXT_EVENTS)
     server = ServerThread(create_app(settings, store=store, rasa=FakeRasa(), app_store_factory=EmptyFeedback)).start()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with browser_scope(browser) as browser:
             page = browser.new_context(locale="zh-CN").new_page()
             page.set_default_timeout(20_000)
             page.goto(server.url + "/login")

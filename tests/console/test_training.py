@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -286,32 +285,32 @@ def test_rollback_loads_an_earlier_model(server, store, settings, users, fake_ra
 
 
 @pytest.mark.parametrize("name", ["../config.yml", "/etc/passwd", "rs-missing.tar.gz"])
-def test_rollback_refuses_paths_outside_models(settings, store, fake_rasa, name):
+def test_rollback_refuses_paths_outside_models(settings, store, fake_rasa, name, run_async):
     manager = TrainingManager(settings, store, fake_rasa)
     with pytest.raises(TrainingError):
-        asyncio.run(manager.rollback(name, "admin1"))
+        run_async(manager.rollback(name, "admin1"))
 
 
-def test_an_unsigned_or_altered_model_is_never_loaded(settings, store, fake_rasa):
+def test_an_unsigned_or_altered_model_is_never_loaded(settings, store, fake_rasa, run_async):
     run_id = finished_run(store, settings, "rs-ffffffffffff.tar.gz", "not_worse")
     (settings.models_dir / "rs-ffffffffffff.tar.gz").write_bytes(b"swapped")
     with pytest.raises(TrainingError, match="校验失败"):
-        asyncio.run(TrainingManager(settings, store, fake_rasa).activate(run_id, "admin1"))
+        run_async(TrainingManager(settings, store, fake_rasa).activate(run_id, "admin1"))
     assert not [c for c in fake_rasa.calls if c[0] == "load_model"]
 
 
-def test_a_failed_load_is_reported_and_not_recorded(settings, store, fake_rasa):
+def test_a_failed_load_is_reported_and_not_recorded(settings, store, fake_rasa, run_async):
     finished = finished_run(store, settings, "rs-dddddddddddd.tar.gz", "not_worse")
     fake_rasa.fail_load = True
     with pytest.raises(TrainingError):
-        asyncio.run(TrainingManager(settings, store, fake_rasa).activate(finished, "admin1"))
+        run_async(TrainingManager(settings, store, fake_rasa).activate(finished, "admin1"))
     assert store.activations() == []
 
 
-def test_live_snapshot_is_kept_when_the_files_are_the_live_models(settings, store, fake_rasa):
+def test_live_snapshot_is_kept_when_the_files_are_the_live_models(settings, store, fake_rasa, run_async):
     data_hash = content_hash(project_files(settings))
     fake_rasa.model_file = f"/somewhere/models/rs-{data_hash}.tar.gz"
-    assert asyncio.run(TrainingManager(settings, store, fake_rasa).ensure_live_snapshot()) == data_hash
+    assert run_async(TrainingManager(settings, store, fake_rasa).ensure_live_snapshot()) == data_hash
     assert (settings.snapshots_dir / data_hash / ".complete").exists()
 
 

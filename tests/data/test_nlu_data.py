@@ -94,6 +94,7 @@ def test_no_example_under_two_intents():
     assert not clashes, f"examples under two intents: {clashes}"
 
 
+@pytest.mark.slow  # every pair of examples (~30 s)
 def test_no_near_duplicates_across_intents():
     grams = [(ex.intent, ex.text, char_ngrams(ex.text)) for ex in EXAMPLES if len(normalise(ex.text)) > 4]
     close = []

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import pytest
 from cryptography.fernet import Fernet
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page
 
 from bot.feedback import AppStore
 from bot.launcher import Service, free_port, wait_ready
@@ -78,14 +78,7 @@ def start_web_site(socket_url: str, tmp: Path) -> WebSite:
     return WebSite(service.public_url, service, AppStore(database_url, Fernet(key.encode())), socket_url)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+# `browser` (one Chromium for the whole session, shared with tests/console) is in tests/conftest.py.
 
 
 @pytest.fixture(scope="session")
