@@ -307,7 +307,7 @@ class KnowledgeService:
         """The topic card with ``topic_id``, or None."""
         return self._data().topics.get(topic_id)
 
-    def topic_for_intent(self, intent: str) -> TopicCard | None:
+    def topic_for_intent(self, intent: str | None) -> TopicCard | None:
         """The card whose ``intents`` contain ``intent`` (each topic intent maps to one card)."""
         return self._data().by_intent.get(intent)
 
