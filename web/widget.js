@@ -1340,15 +1340,18 @@
     state.sessionId = sessionId;
     state.lastQuestion = '';
     state.slow = false;
+    var online = state.socket && state.socket.connected;
     if (own) {
-      save(KEY_SESSION, state.sessionId);
+      // why: connected, the server issues the new conversation's signed id and session_confirm stores it;
+      // storing a local id first would send the other tabs off to ask for sessions of their own.
+      if (!online) { save(KEY_SESSION, state.sessionId); }
       save(KEY_TRANSCRIPT, { sessionId: state.sessionId, items: [] });
     }
     while (ui.log.firstChild) { ui.log.removeChild(ui.log.firstChild); }
     hideTyping();
-    if (state.socket && state.socket.connected) {
+    if (online) {
       setStatus('connecting');
-      state.socket.emit('session_request', { session_id: state.sessionId });
+      state.socket.emit('session_request', own ? {} : { session_id: state.sessionId });
     } else {
       setStatus(state.status);
     }

@@ -95,7 +95,8 @@ def rasa_argv(model: str) -> List[str]:
         "--interface", _env("BOT_HOST", "0.0.0.0"), "--port", str(RASA_PORT),
         "--credentials", _env("RASA_CREDENTIALS", "credentials.yml"),
         "--endpoints", _env("RASA_ENDPOINTS", "deploy/endpoints.prod.yml"),
-        "--cors", _env("RASA_CORS", "*"),
+        # why: the same origins as the launcher (bot.cors): never "*", which Rasa reflects with credentials.
+        "--cors", *importlib.import_module("bot.cors").rasa_cors_origins(os.environ),
     ]
     token = os.environ.get("RASA_API_TOKEN")
     if token:

@@ -403,8 +403,12 @@ def test_two_tabs_keep_one_conversation(new_page, online_site):
     stored = a.evaluate("JSON.parse(localStorage.getItem('renshe-widget:transcript')).items.map(i => i.text)")
     assert [t for t in stored if t in order] == order
     # a new conversation started in one tab is the new conversation of the other
+    old_id = a.evaluate("window.RensheWidget.sessionId()")
     a.get_by_role("button", name="清空记录，开始新对话").click()
     expect(b.locator(".rw-msg-user")).to_have_count(0)
+    # the server issues the new conversation's id; the other tab follows it
+    a.wait_for_function("old => window.RensheWidget.sessionId() !== old", arg=old_id)
+    b.wait_for_function("id => window.RensheWidget.sessionId() === id", arg=a.evaluate("window.RensheWidget.sessionId()"))
     assert a.evaluate("window.RensheWidget.sessionId()") == b.evaluate("window.RensheWidget.sessionId()")
     assert first.errors == []
 
