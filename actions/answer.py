@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Any, Dict, List
@@ -11,7 +12,17 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import KnowledgeAction
-from actions.composer import card_relevance, compose_plan, compose_topic_answer, parse_option
+from actions.composer import (
+    DEFAULT_REGION,
+    card_relevance,
+    compose_plan,
+    compose_section,
+    compose_section_list,
+    compose_topic_answer,
+    is_list_question,
+    parse_option,
+    regions_with_facts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +61,7 @@ class ActionAnswerTopic(KnowledgeAction):
                 events = self.send(dispatcher, answer, question=followup)
                 return self.changed_only(tracker, [SlotSet("topic", topic_id), SlotSet("last_options", None), *events])
         # why: one thread hop for the whole answer; a hop per call cost more than the calls (issue 20).
-        found = await self.in_thread(self._answer, intent, question, templates)
+        found = await self.in_thread(self._answer, intent, question, templates, last_topic)
         if found is None:
             logger.warning("no topic card for intent %s", intent)
             dispatcher.utter_message(response="utter_default")
@@ -61,8 +72,10 @@ class ActionAnswerTopic(KnowledgeAction):
             # why: "我手机138…，有培训补贴通知我一下" lands on the personal-record card because of the number;
             # the resident did not change the subject, so the thread (topic, last figure) stays as it was.
             return []
+        # why: a numbered list ("十件大事都有啥") is remembered so that "第四件" picks from it.
+        options = list(answer.options) or None
         return self.changed_only(
-            tracker, [SlotSet("topic", answer.topic_id or card_id), SlotSet("last_options", None), *events]
+            tracker, [SlotSet("topic", answer.topic_id or card_id), SlotSet("last_options", options), *events]
         )
 
     def _fragment(self, intent: str | None, question, last_topic: str, templates):
@@ -78,10 +91,19 @@ class ActionAnswerTopic(KnowledgeAction):
             return None
         return last.id, compose_topic_answer(self.service, templates, last.id, question)
 
-    def _answer(self, intent: str | None, question, templates):
+    def _answer(self, intent: str | None, question, templates, last_topic: str | None = None):
         card = self.service.topic_for_intent(intent)
         if card is None:
             return None
+        if not question.region and not question.carried_region and last_topic and last_topic != card.id:
+            # why: "城镇调查失业率目标呢" right after the national plan asks the national figure: a card about one
+            # region only (国务院规划 → 全国, 上海规划 → 上海) lends its region when the new card has figures there.
+            last = self.service.topic(last_topic)
+            lent = regions_with_facts(self.service, last) if last is not None else []
+            if len(lent) == 1 and lent[0] != DEFAULT_REGION and lent[0] in regions_with_facts(self.service, card):
+                question = dataclasses.replace(question, carried_region=lent[0])
+        if is_list_question(card.id, question.text):
+            return card.id, compose_section_list(self.service, templates, card.id)
         plan = self.service.plan(question.text, card.id, question.region or question.carried_region)
         return card.id, compose_plan(self.service, templates, plan, question)
 
@@ -144,6 +166,13 @@ class ActionSelectOption(KnowledgeAction):
             return []
         option = options[choice - 1]
         question = self.question(tracker)
+        if option.get("kind") == "section":
+            # why: the list stays on offer: "第十件呢" after "第四件" picks again from the same ten.
+            topic = tracker.get_slot("topic")
+            answer = await self.in_thread(
+                compose_section, self.service, self.templates(tracker, domain), option["value"], topic
+            )
+            return self.send(dispatcher, answer, question=question)
         answer = await self.in_thread(
             compose_topic_answer, self.service, self.templates(tracker, domain), option["value"], question
         )

@@ -122,6 +122,9 @@ def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | No
         if _BEFORE_CUE.search(question.text):
             return ("result_13th", "base_2020"), None
         if _TARGET_CUE.search(question.text):
+            # why: "目标是多少" right after a 十三五 result may ask that plan's own target; both, labelled.
+            if period in ("13th", "2020"):
+                return ("target_13th", *TARGET_PERIODS), None
             return TARGET_PERIODS, None
         if _RESULT_CUE.search(question.text):
             return RESULT_PERIODS, None
@@ -208,7 +211,9 @@ def _join(items: Sequence[str]) -> str:
 
 # why: the plans say 社会保障卡 where residents say 社保卡; compare like with like.
 _SAME = (("社会保障卡", "社保卡"), ("社会保险卡", "社保卡"), ("社會保障卡", "社保卡"), ("社會保險卡", "社保卡"),
-         # why: "信寄到哪里" asks the 寄送地址; "电话多少" the 联系电话.
+         # why: "信寄到哪里" asks the 寄送地址; "电话多少" the 联系电话; "规划管到哪一年" its 期限.
+         ("什么时候", "日期"), ("哪一天", "日期"), ("哪天", "日期"),
+         ("管到哪一年", "期限"), ("管到哪年", "期限"), ("到哪一年", "期限"),
          ("寄到", "寄送"), ("寄去", "寄送"), ("寄往", "寄送"), ("寄哪", "寄送地址"), ("哪里", "地址"))
 
 
@@ -320,7 +325,7 @@ def compose_topic_answer(
     region = resolve_region(svc, card, question)
     if region and region not in SUPPORTED_REGIONS:
         lines.append(templates.text("utter_part_region_not_covered", city=region))
-        others = _regions_with_facts(svc, card)
+        others = regions_with_facts(svc, card)
         if others:
             lines.append(
                 templates.text("utter_part_others_available", regions=_join(others), example=others[0])
@@ -332,7 +337,7 @@ def compose_topic_answer(
         region = question.carried_region
         region_note = templates.text("utter_part_carried_region", region=region)
     elif region is None:
-        with_facts = _regions_with_facts(svc, card)
+        with_facts = regions_with_facts(svc, card)
         # why: a card about one region only (the national plan, Shanghai's plan) defaults to that region.
         region = with_facts[0] if len(with_facts) == 1 else DEFAULT_REGION
         others = [r for r in with_facts if r != region]
@@ -365,11 +370,14 @@ def compose_topic_answer(
                 if missing_period:
                     periods = fallback
     shown = _select_facts(region_facts, periods, question.text, own)
-    if periods is not None and not shown and question.period_carried and not missing_period:
+    if periods is not None and question.period_carried and not missing_period:
         # why: a period carried from an earlier turn ("十四五规划…" then "信寄到哪里") was not asked for now:
-        # no "现有资料没有十四五的数字" about a question that named no period.
-        periods = None
-        shown = _select_facts(region_facts, None, question.text, own)
+        # no "现有资料没有十四五的数字" about a question that named no period, and a figure the question names
+        # (the 寄送地址) beats the carried period's figures of a related card.
+        free = _select_facts(region_facts, None, question.text, own)
+        bigrams = _bigrams(question.text)
+        if free and (not shown or relevance(free[0], bigrams) > relevance(shown[0], bigrams)):
+            periods, shown = None, free
     if periods is not None and not shown:
         missing_period = missing_period or PERIOD_WORDS.get(question.period or "", "这一时期")
     if missing_period:
@@ -390,10 +398,15 @@ def compose_topic_answer(
         # sentence of context; a list of plan figures would not answer it -- unless a figure is
         # exactly what was asked (人均基本养老金 for "每个月能拿多少养老金").
         bigrams = _bigrams(question.text)
-        for fact in [f for f in shown if relevance(f, bigrams) >= 3][:2]:
+        asked = [
+            f for f in shown if relevance(f, bigrams) >= 3 or (kind in _WHEN_KINDS and _is_date_answer(f, bigrams))
+        ]
+        for fact in asked[:2]:
             lines.append(_fact_line(templates, fact))
             sources.append(fact.source)
-        lines.extend(_gap_lines(svc, templates, card, region, sources))
+        if not (kind in _WHEN_KINDS and any(_is_date_answer(f, bigrams) for f in asked)):
+            # why: "什么时候印发的" answered with its 印发日期 needs no list of what else the sources lack.
+            lines.extend(_gap_lines(svc, templates, card, region, sources))
         if summary:
             lines.append(summary[0][0])
             sources.append(summary[0][1])
@@ -423,6 +436,15 @@ def compose_topic_answer(
     if sources:
         lines.append(templates.text("utter_part_source", citation=_citation(sources)))
     return Answer("\n".join(lines), card.id, tuple(shown), sources=tuple(sources))
+
+
+_WHEN_KINDS = ("when", "time")
+_DATE = re.compile(r"\d{4}\s*年\s*\d+\s*月|\d+\s*月\s*\d+\s*日|\d+\s*日")
+
+
+def _is_date_answer(fact: Fact, bigrams: set[str]) -> bool:
+    """A dated fact ("印发日期：2021年8月23日") that names what a when-question asks."""
+    return bool(_DATE.search(fact.display)) and relevance(fact, bigrams) >= 2
 
 
 def _fact_line(templates: Templates, fact: Fact) -> str:
@@ -467,7 +489,8 @@ def resolve_region(svc: KnowledgeService, card: TopicCard, question: Question) -
     return entity
 
 
-def _regions_with_facts(svc: KnowledgeService, card: TopicCard) -> list[str]:
+def regions_with_facts(svc: KnowledgeService, card: TopicCard) -> list[str]:
+    """The covered regions a card has current figures for, in SUPPORTED_REGIONS order."""
     regions = {f.region for f in svc.facts_for_topic(card.id) if f.status == "current" and f.period != "info"}
     return [r for r in SUPPORTED_REGIONS if r in regions]
 
@@ -504,6 +527,69 @@ def compose_search_answer(svc: KnowledgeService, templates: Templates, text: str
     return Answer(
         "\n".join(lines), best.topics[0] if best.topics else None, sources=tuple(h.source for h in chosen[:3])
     )
+
+
+# ---------------------------------------------------------------- numbered lists of a document
+
+# why: a card whose document is a list of numbered items ("十件大事") answers "都有啥" with the items, and a
+# number ("第四件") then picks one (slot last_options, kind "section").
+NUMBERED_LISTS = {"annual_review_2024": "003"}
+# why: "都有啥", "是哪十件", "盘点一下": the items, not the card's figures ("网点有多少个" still asks a figure).
+LIST_QUESTION = re.compile(r"都有啥|都有什么|都有哪些|有哪些|有什么|有啥|是什么|是啥|是哪|哪十件|哪几件|哪些|"
+                           r"列出|列一下|盘点|清单|"
+                           r"包括|包含|分别是|都係|有乜|係乜|有咩|哪幾件|有哪幾")
+_FIGURE_QUESTION = re.compile(r"多少|几个|幾個|几多|幾多|比例|百分之")
+_ORDINAL_PREFIX = re.compile(r"^[一二三四五六七八九十]{1,3}、")
+# why: "内容编辑:深圳人社" closes the article; it is not part of the tenth item.
+_BYLINE = re.compile(r"(?:内容|责任|文字|图片)?编辑[:：]|来源[:：]|摄影[:：]")
+
+
+def is_list_question(card_id: str | None, text: str) -> bool:
+    """Whether ``text`` asks for the items of a card that is a numbered list (see NUMBERED_LISTS)."""
+    return card_id in NUMBERED_LISTS and bool(LIST_QUESTION.search(text)) and not _FIGURE_QUESTION.search(text)
+
+
+def _section_title(section: str) -> str:
+    return _ORDINAL_PREFIX.sub("", section).replace(":", "：")
+
+
+def compose_section_list(svc: KnowledgeService, templates: Templates, card_id: str) -> Answer:
+    """The numbered items of a list card, as options ({"kind": "section", "value": doc|section, "title"})."""
+    card = svc.topic(card_id)
+    doc_id = NUMBERED_LISTS[card_id]
+    sections = svc.sections(doc_id)
+    if card is None or not sections:
+        return Answer(templates.text("utter_part_search_intro"), None)
+    options = tuple({"kind": "section", "value": f"{doc_id}|{section}", "title": _section_title(section)}
+                    for section, _ in sections)
+    lines = [templates.text("utter_part_list_head", topic=card.name)]
+    lines += [templates.text("utter_part_part", number=i, question=o["title"]) for i, o in enumerate(options, 1)]
+    lines.append(templates.text("utter_part_list_hint"))
+    first = sections[0][1][0].source
+    lines.append(templates.text("utter_part_source", citation=_citation([first])))
+    return Answer("\n".join(lines), card.id, options=options, sources=(first,))
+
+
+def compose_section(svc: KnowledgeService, templates: Templates, value: str, card_id: str | None = None) -> Answer:
+    """One item of a numbered list (an option value "doc|section"): its heading and its first statements."""
+    doc_id, _, section = value.partition("|")
+    statements = dict(svc.sections(doc_id)).get(section) or []
+    if not statements:
+        return Answer(templates.text("utter_part_search_intro"), card_id)
+    chosen: list = []
+    length = 0
+    for statement in statements:
+        if _BYLINE.match(statement.text):
+            continue
+        # why: the heading plus the opening sentences; a long section is a click away on the source page.
+        if chosen and (len(chosen) >= 3 or length + len(statement.text) > 260):
+            break
+        chosen.append(statement)
+        length += len(statement.text)
+    lines = [_section_title(section), *(templates.text("utter_part_statement", statement=st.text) for st in chosen)]
+    lines.append(templates.text("utter_part_source", citation=_citation([chosen[0].source])))
+    return Answer("\n".join(lines), card_id, sources=tuple(st.source for st in chosen),
+                  statement_ids=tuple(st.id for st in chosen))
 
 
 def card_relevance(svc: KnowledgeService, card: TopicCard, text: str) -> int:

@@ -246,7 +246,7 @@ def plan_answer(
             channels=_card_channels(svc, card, reg), text=text, district=district,
         )
 
-    if analysis.kind in ("what", "whether") and not _FIGURE_CUE.search(analysis.text):
+    if analysis.kind in ("what", "whether") and not _FIGURE_CUE.search(_YEAR.sub("", analysis.text)):
         statements = _statements(svc, card, analysis, text, reg, 2, with_numbers=False)
         if statements and (analysis.kind == "what" or analysis.facet in _ANSWERING_FACETS):
             return Plan("statement", analysis, card.id, reg, statements=statements, text=text, district=district)
@@ -292,7 +292,13 @@ def _statements(
         " ".join((analysis.text, *expansion_terms(text))), region=region, topic=card.id,
         extra_terms=analysis.facet_terms, limit=8, min_score=MIN_STATEMENT_SCORE, with_numbers=with_numbers,
     )
-    return tuple(_bearing(svc, card, analysis, ranked)[:limit])
+    bearing = _bearing(svc, card, analysis, ranked)
+    # why: a sentence naming the question's own subject phrase (企业年金 in "什么企业年金") bears on it even when
+    # that phrase is one of the card's aliases, and comes before sentences that share only a facet word.
+    named = svc.phrase_statement_ids(analysis.text, region, ignore=card.name)
+    if named:
+        bearing = [s for s in ranked if s.id in named] + [s for s in bearing if s.id not in named]
+    return tuple(bearing[:limit])
 
 
 def _card_channels(svc, card: TopicCard, region: str) -> tuple[Channel, ...]:
@@ -318,6 +324,8 @@ def _figures_asked_about(svc, card: TopicCard, analysis: Analysis) -> bool:
     return any(len(asked & _pairs(f.metric)) >= 2 for f in svc.facts_for_topic(card.id) if f.status == "current")
 
 
+# why: "上海知青2025年补贴文件是什么" names a year, not a figure: a year alone is no figure cue.
+_YEAR = re.compile(r"(?:19|20)\d\d\s*年?")
 # why: a question that names or asks a figure ("目标是64.4万，对吗") is answered with figures, not sentences.
 _FIGURE_CUE = re.compile(r"\d|多少|几个|幾個|百分之|比例|目标|目標|人数|人數|几成|幾成|哪一年|哪年|哪几年|哪幾年|几年|幾年")  # noqa: E501
 # why: "补贴总共多少钱" asks the city-wide total the sources do report.
@@ -326,10 +334,14 @@ _TOTAL_CUE = re.compile(r"总共|總共|一共|累计|累計|合计|合計|全�
 _DURATION = re.compile(r"\d+\s*(?:分钟|小时|个工作日|工作日|天|日|秒)|\d+\s*月\s*\d+\s*日|\d{4}\s*年\s*\d+\s*月")
 
 
+_WHEN_ASKED = re.compile(r"什么时候|什麼時候|哪一天|哪天|何时|何時|几时|幾時|几号|幾號")
+
+
 def _asked_figure(svc, card: TopicCard, analysis: Analysis) -> bool:
     """A current fact of the card that names what a when/amount question asks (shares 3+ character pairs with
     it and has a date or money unit)."""
-    asked = _pairs(analysis.text)
+    # why: "什么时候印发的" asks the 印发日期 a fact names.
+    asked = _pairs(_WHEN_ASKED.sub("日期", analysis.text) if analysis.kind == "when" else analysis.text)
     for fact in svc.facts_for_topic(card.id):
         if fact.status != "current":
             continue

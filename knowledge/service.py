@@ -57,6 +57,14 @@ _DIGIT = re.compile(r"\d")
 COVERED_REGIONS = ("深圳", "上海", "全国")
 # why: a statement tagged with the asked topic is much more likely the answer than a namesake elsewhere.
 TOPIC_STATEMENT_BOOST = 1.6
+# why: the sentences that name the question's own subject phrase (个人养老金, 企业年金, 面向社会) answer it
+# better than sentences sharing only its common words (账户, 开设); a phrase in more sentences is no subject.
+PHRASE_BOOST = 2.0
+MAX_PHRASE_STATEMENTS = 6
+MAX_PHRASE_LENGTH = 12
+_PHRASE_SPLIT = re.compile(
+    r"[\s\d，。？！、：；“”‘’（）《》()?!,.;:\"'…]+|什么|什麼|怎么|怎麼|是否|可以|能不能|有没有|有啥"
+)
 # why: a statement that uses the words an answer needs (免费 for 收不收费) is the answer more often than one
 # that only repeats the question's topic words.
 FACET_WEIGHT = 1.0
@@ -80,6 +88,9 @@ PERIOD_ENTITY_VALUES: dict[str, frozenset[str]] = {
     "2025": frozenset({"target_2025", "total_2021_2025"}),
 }
 
+
+# why: "一、稳就业:…", "十、保权益:…": the headings of a document that lists its items (the 2024 ten events).
+_NUMBERED_HEADING = re.compile(r"[一二三四五六七八九十]{1,3}、")
 
 class KnowledgeBaseNotBuilt(RuntimeError):
     """The database holds no knowledge base; run ``python -m knowledge build``."""
@@ -119,6 +130,8 @@ class KnowledgeService:
         self._statement_index: SearchIndex | None = None
         self._statement_digits = np.zeros(0, dtype=bool)
         self._statement_ids: dict[int, Statement] | None = None
+        self._statement_joined: str | None = None
+        self._phrase_cache: dict[tuple[str, str | None, str], list[int]] = {}
         self._numbers: frozenset[str] | None = None
         self._facts_cache: dict[tuple[str, str | None, str | None], list[Fact]] = {}
         self._service_cache: tuple[float, dt.date, list[Fact]] | None = None
@@ -143,6 +156,8 @@ class KnowledgeService:
             self._index = None
             self._statement_index = None
             self._statement_ids = None
+            self._statement_joined = None
+            self._phrase_cache = {}
             self._numbers = None
             self._facts_cache = {}
             self._service_cache = None
@@ -434,6 +449,18 @@ class KnowledgeService:
             if (region is None or s.region == region) and (topic is None or topic in s.topics)
         ]
 
+    def sections(self, doc_id: str) -> list[tuple[str, list[Statement]]]:
+        """The numbered sections of document ``doc_id`` in reading order, each with its statements.
+
+        A section is numbered when its heading starts with a Chinese ordinal ("四、强保障:…"); the text before the
+        first heading (no section) is left out.
+        """
+        out: dict[str, list[Statement]] = {}
+        for s in self._data().statements:
+            if s.source.doc_id == doc_id and _NUMBERED_HEADING.match(s.source.section or ""):
+                out.setdefault(s.source.section, []).append(s)
+        return list(out.items())
+
     def _statements_index(self) -> SearchIndex:
         index = self._statement_index
         if index is None:
@@ -449,6 +476,52 @@ class KnowledgeService:
                     self._statement_index = SearchIndex(entries, shared_tokenizer(self.userdict_path))
                 index = self._statement_index
         return index
+
+    def _phrase_rows(self, text: str, region: str | None, ignore: str = "") -> list[int]:
+        """Rows of the few statements (at most ``MAX_PHRASE_STATEMENTS``) that hold the longest phrase of
+        ``text`` (3+ characters) found in the sources of ``region``: "个人养老金账户有什么用" asks about
+        个人养老金, which two sentences name, not about 账户."""
+        key = (text, region, ignore)
+        cached = self._phrase_cache.get(key)
+        if cached is not None:
+            return cached
+        rows = self._find_phrase_rows(text, region, ignore)
+        if len(self._phrase_cache) >= 512:
+            self._phrase_cache.clear()
+        self._phrase_cache[key] = rows
+        return rows
+
+    def _find_phrase_rows(self, text: str, region: str | None, ignore: str) -> list[int]:
+        data = self._data()
+        joined = self._statement_joined
+        if joined is None:
+            joined = self._statement_joined = "\n".join(s.text for s in data.statements)
+        best_length, best_rows = 0, set()
+        for chunk in _PHRASE_SPLIT.split(text):
+            for length in range(min(len(chunk), MAX_PHRASE_LENGTH), max(best_length - 1, 2), -1):
+                found: set[int] = set()
+                for start in range(len(chunk) - length + 1):
+                    phrase = chunk[start : start + length]
+                    if phrase not in joined or phrase in ignore:
+                        continue
+                    rows = [i for i, s in enumerate(data.statements)
+                            if phrase in s.text and (region is None or s.region == region)]
+                    if 0 < len(rows) <= MAX_PHRASE_STATEMENTS:
+                        found.update(rows)
+                if found:
+                    # why: every rare phrase of the longest length counts ("面向社会" beside "开展职业").
+                    if length > best_length:
+                        best_length, best_rows = length, found
+                    else:
+                        best_rows |= found
+                    break
+        return sorted(best_rows)
+
+    def phrase_statement_ids(self, text: str, region: str | None = None, ignore: str = "") -> set[int]:
+        """Ids of the statements that hold the question's longest rare phrase (see ``_phrase_rows``); phrases
+        inside ``ignore`` (the topic's own name) do not count."""
+        statements = self._data().statements
+        return {statements[i].id for i in self._phrase_rows(text, region, ignore)}
 
     def rank_statements(
         self,
@@ -475,6 +548,9 @@ class KnowledgeService:
             scores = scores + FACET_WEIGHT * index.scores(extra) * (scores > 0)
         if topic:
             scores[index.topic_rows(topic)] *= TOPIC_STATEMENT_BOOST
+        phrase_rows = self._phrase_rows(text, region)
+        if phrase_rows:
+            scores[phrase_rows] *= PHRASE_BOOST
         if region:
             keep = np.zeros(len(scores), dtype=bool)
             keep[index.region_rows(region)] = True

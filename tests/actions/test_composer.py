@@ -83,6 +83,9 @@ def test_option_choice(text, expected):
         (Question(text="目标是多少"), ("target_2025", "total_2021_2025", "annual_target"), None),
         (Question(text="实际完成了多少"), ("result_2024", "result_13th", "base_2020"), None),
         (Question(text="多少"), None, None),
+        # why: "目标是多少" right after a 十三五 result may ask that plan's own target: both targets, labelled.
+        (Question(text="目标是多少", period="13th", period_carried=True),
+         ("target_13th", "target_2025", "total_2021_2025", "annual_target"), None),
     ],
 )
 def test_wanted_periods(question, periods, missing):
@@ -91,3 +94,15 @@ def test_wanted_periods(question, periods, missing):
 
 def test_wechat_variant_is_used_for_wechat(domain):
     assert "点选" not in Templates.from_domain(domain, "wechat").text("utter_clarify")
+
+
+def test_a_carried_period_does_not_hide_the_figure_a_question_names(service, templates):
+    # why: "十四五规划征求意见…" then "信寄到哪里": the address, not the carried 十四五 targets of a related card.
+    question = Question(text="信寄到哪里", carried_region="深圳", period="14th", period_carried=True)
+    answer = compose_topic_answer(service, templates, "plan_consultation", question)
+    assert "8005号" in answer.text, answer.text
+
+
+def test_the_plan_period_answers_how_far_it_reaches(service, templates):
+    answer = compose_topic_answer(service, templates, "plan_overview", Question(text="规划管到哪一年", carried_region="深圳"))
+    assert "2035" in answer.text, answer.text

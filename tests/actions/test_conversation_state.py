@@ -108,6 +108,35 @@ def test_capability_menu_stores_its_options_and_a_digit_picks_one(service, domai
         assert slot(picked, "topic") == options[index]["value"], text
 
 
+def test_the_2024_list_is_numbered_and_an_ordinal_picks_an_item_again_and_again(service, domain):
+    messages, events = run(ActionAnswerTopic(service), tracker("深圳人社2024年十件大事都有啥",
+                                                               "ask_annual_review_2024"), domain)
+    answer = messages[0]["answer"]
+    options = slot(events, "last_options")
+    assert len(options) == 10 and all(o["kind"] == "section" for o in options)
+    assert "4. 强保障：实现“15分钟社保服务圈”" in answer and "10. 保权益" in answer, answer
+    slots = {"last_options": options, "topic": "annual_review_2024"}
+    for text, needle in (("第四件", "113个"), ("第十件呢", "连续3个月环比下降"), ("最后一个", "百日攻坚")):
+        picked_messages, picked = run(ActionSelectOption(service), tracker(text, "select_option", slots=slots), domain)
+        reply = picked_messages[0]["answer"]
+        assert needle in reply and "内容编辑" not in reply, (text, reply)
+        # why: the list stays on offer for the next pick.
+        assert not [e for e in picked if e.get("event") == "slot" and e["name"] == "last_options"], picked
+
+
+def test_a_figure_question_about_the_2024_list_still_gets_the_figure(service, domain):
+    messages, events = run(ActionAnswerTopic(service), tracker("2024年十件大事里社保服务网点有多少个",
+                                                               "ask_annual_review_2024"), domain)
+    assert "113个" in messages[0]["answer"] and "1. 稳就业" not in messages[0]["answer"]
+
+
+def test_a_follow_up_after_the_national_plan_asks_the_national_figure(service, domain):
+    # why: the national plan card answers for 全国 without setting the region slot; the next card has 全国 figures.
+    messages, _ = run(ActionAnswerTopic(service), tracker("城镇调查失业率目标呢", "ask_employment",
+                                                          slots={"topic": "national_plan"}), domain)
+    assert "5.5%以内" in messages[0]["answer"] and "：5%以内" not in messages[0]["answer"]
+
+
 @pytest.mark.parametrize("text, count, expected", [
     ("第三件", 10, 3), ("第三條", 10, 3), ("第十件", 10, 10), ("第七个", 10, 7), ("最后一件", 10, 10),
     ("倒数第二件", 10, 9), ("第二个", 3, 2), ("2", 3, 2),

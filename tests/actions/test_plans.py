@@ -39,6 +39,13 @@ def _body(answer: str) -> str:
         ("深圳和上海的社保卡持卡人数目标各是多少", "ask_social_security_card", ["【深圳】", "【上海】", "2000万"], [], None),
         ("1. 社保卡怎么补办？2. 失业金怎么领？3. 深圳有多少个社保服务网点？", "ask_social_security_card",
          ["1. ", "2. ", "3. ", "113个"], [], None),
+        # the subject phrase of the question, not a sentence sharing only a facet word (支付, 认证, 账户)
+        ("什么企业年金,有啥特殊含义", "ask_pension", ["企业年金"], ["1319万人"], None),
+        ("个人养老金账户有什么用", "ask_pension", ["个人养老金"], ["农民工工资专用账户", "主动认证"], None),
+        # a when-question answered by the dated fact it names: no list of what else the sources lack
+        ("国务院就业促进规划什么时候印发的", "ask_national_plan", ["印发日期：2021年8月23日"], ["现有资料没有"], None),
+        # a year is not a figure cue: "2025年…文件是什么" is a what-question, not a list of 2025 targets
+        ("上海知青2025年补贴文件是什么", "ask_shanghai_plan", ["现有资料没有"], ["1700万人", "2000万"], None),
     ],
 )
 def test_answer_shapes(service, domain, text, intent, must, must_not, first_line):

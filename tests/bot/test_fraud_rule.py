@@ -49,13 +49,14 @@ def test_questions_about_the_bot_are_not_injection(text):
 @pytest.mark.parametrize("text, expected", [
     ("1", 1), ("②", 2), ("第二个", 2), ("选3", 3), ("2號", 2), ("选项2", 2), ("上面第一个", 1),
     ("就第二个吧", 2), ("the second one", 2), ("最后一个", 3), ("倒数第二个", 2), ("中间那个", 2), ("二", 2),
+    ("第三件呢", 3), ("那第二个呢？", 2),
 ])
 def test_option_forms_are_routed_and_parsed_alike(text, expected):
     assert rule_intent(text) == "option"
     assert parse_option(text, 3) == expected
 
 
-@pytest.mark.parametrize("text", ["3金1银", "第二个问题是什么", "2024年呢", "12333", "10"])
+@pytest.mark.parametrize("text", ["3金1银", "第二个问题是什么", "2024年呢", "12333", "10", "上海呢", "十四五呢"])
 def test_numbers_inside_questions_are_not_options(text):
     assert rule_intent(text) != "option"
 
