@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import logging
+import os
+from pathlib import Path
 from typing import Any, Dict, List
 
+import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -25,6 +29,15 @@ def default_service() -> KnowledgeService:
     if _shared_service is None:
         _shared_service = KnowledgeService.from_settings()
     return _shared_service
+
+
+DOMAIN_PATH = Path(os.environ.get("ACTIONS_DOMAIN", Path(__file__).resolve().parent.parent / "domain.yml"))
+
+
+@functools.lru_cache(maxsize=1)
+def file_responses() -> Dict[str, Any]:
+    """The ``responses`` of the domain file (``ACTIONS_DOMAIN``, default the checkout's ``domain.yml``)."""
+    return (yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8")) or {}).get("responses") or {}
 
 
 def answer_state(answer: Answer, question: Question | None = None) -> Dict[str, Any] | None:
@@ -68,7 +81,11 @@ class KnowledgeAction(Action, abc.ABC):
         return tracker.get_latest_input_channel()
 
     def templates(self, tracker: Tracker, domain: Dict[str, Any]) -> Templates:
-        return Templates.from_domain(domain, self.channel(tracker))
+        # why: endpoints.yml enables Rasa's selective domain, so requests carry no domain (17 KB of JSON
+        # serialised, sent and parsed on every turn); the wording then comes from the same domain.yml the
+        # model was trained from (same checkout, same image).
+        responses = (domain or {}).get("responses") or file_responses()
+        return Templates(responses, self.channel(tracker))
 
     @staticmethod
     def question(tracker: Tracker, *, follow_up: bool = False) -> Question:

@@ -14,6 +14,7 @@ Contracts:
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -162,6 +163,13 @@ def places_in(text: str | None) -> list[Place]:
     """Places named in ``text``, in order of appearance, longest match first, each once."""
     if not text:
         return []
+    return list(_places_in(text))
+
+
+# why: one turn analyses the same text several times (question, plan, composer); a 3,000-name alternation
+# is costly enough to remember the last answers (issue 20).
+@functools.lru_cache(maxsize=1024)
+def _places_in(text: str) -> tuple[Place, ...]:
     value = unicodedata.normalize("NFKC", text)
     by_name, pattern = _data()
     found: list[Place] = []
@@ -180,4 +188,4 @@ def places_in(text: str | None) -> list[Place]:
         last_end = match.end()
         if all(p.code != place.code for p in found):
             found.append(place)
-    return found
+    return tuple(found)

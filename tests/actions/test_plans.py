@@ -121,3 +121,18 @@ def test_a_fragment_asks_the_figure_answered_last(service, domain, first, intent
     messages, _ = run(ActionFollowup(service), tracker(fragment, "followup", slots=slots), domain)
     answer = messages[0]["answer"]
     assert all(n in answer for n in must) and not any(n in answer for n in must_not), answer
+
+
+def test_actions_word_their_answer_without_a_domain_in_the_request(service):
+    # why: endpoints.yml enables Rasa's selective domain, so the action call carries no domain; the wording
+    # comes from domain.yml (actions.base.file_responses) and must be the same answer.
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    assert yaml.safe_load((root / "endpoints.yml").read_text())["action_endpoint"]["enable_selective_domain"] is True
+    full = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8"))
+    with_domain, _ = run(ActionAnswerTopic(service), tracker("深圳有多少个社保服务网点", "ask_service_points"), full)
+    without, _ = run(ActionAnswerTopic(service), tracker("深圳有多少个社保服务网点", "ask_service_points"), {})
+    assert without[0]["answer"] == with_domain[0]["answer"] and "113个" in without[0]["answer"]
