@@ -248,6 +248,14 @@ def plan_answer(
 
     if analysis.kind in ("what", "whether") and not _FIGURE_CUE.search(_YEAR.sub("", analysis.text)):
         statements = _statements(svc, card, analysis, text, reg, 2, with_numbers=False)
+        term = defined_term(analysis.text) if analysis.kind == "what" else None
+        if statements and term and not any(_defines(st.text, term) for st in statements):
+            # why: "欠薪是指什么" asks a definition the plans never give; say so first, then the one sentence
+            # that bears on it and the channel -- not a plan sentence passed off as the definition.
+            return Plan(
+                "gap", analysis, card.id, reg, missing=f"“{term}”的定义", statements=statements[:1],
+                channels=_card_channels(svc, card, reg), text=text, district=district,
+            )
         if statements and (analysis.kind == "what" or analysis.facet in _ANSWERING_FACETS):
             return Plan("statement", analysis, card.id, reg, statements=statements, text=text, district=district)
         if analysis.kind == "whether" or not _figures_asked_about(svc, card, analysis):
@@ -322,6 +330,30 @@ def _figures_asked_about(svc, card: TopicCard, analysis: Analysis) -> bool:
     "欠薪治理有什么效果" and 欠薪线索“百日攻坚”效果)."""
     asked = _pairs(analysis.text)
     return any(len(asked & _pairs(f.metric)) >= 2 for f in svc.facts_for_topic(card.id) if f.status == "current")
+
+
+# why: words that ask what a term *means*; "X是什么" alone often asks what the plans say about X.
+_DEFINITION_CUE = re.compile(
+    r"是指什么|是指啥|指的是什么|指的是啥|是什么意思|是啥意思|什么意思|啥意思|含义|含意|定义|定義|意思是"
+)
+_TERM_NOISE = re.compile(
+    r"^(?:请问|請問|问一下|想问|我想问|什么是|什麼是|啥是|什么|什麼|啥|所谓|所謂)+|(?:是|的|有啥特殊|有什么特殊|有什麼特殊)+$"
+)
+
+
+def defined_term(text: str) -> str | None:
+    """The term a definition question asks about ("欠薪是指什么" -> 欠薪), or None."""
+    cue = _DEFINITION_CUE.search(text)
+    if not cue:
+        return None
+    before = re.split(r"[，。？！、,.?!；;\s]", text[: cue.start()])
+    term = _TERM_NOISE.sub("", before[0].strip()) if before else ""
+    return term if 2 <= len(term) <= 16 else None
+
+
+def _defines(statement: str, term: str) -> bool:
+    """Whether a sentence explains ``term``: the term then a bracket or 是指/即/指的是 ("调援裁诉”(劳动争议调解…")."""
+    return bool(re.search(re.escape(term) + r"[”\"]?\s*(?:[（(]|是指|即|指的是|是一种|就是)", statement))
 
 
 # why: "上海知青2025年补贴文件是什么" names a year, not a figure: a year alone is no figure cue.

@@ -44,6 +44,8 @@ def _body(answer: str) -> str:
         ("个人养老金账户有什么用", "ask_pension", ["个人养老金"], ["农民工工资专用账户", "主动认证"], None),
         # a when-question answered by the dated fact it names: no list of what else the sources lack
         ("国务院就业促进规划什么时候印发的", "ask_national_plan", ["印发日期：2021年8月23日"], ["现有资料没有"], None),
+        # a definition the plans never give: said first, then the one related sentence and the channel
+        ("欠薪是指什么", "ask_wage_arrears", ["现有资料没有提供“欠薪”的定义", "可以通过"], [], "现有资料没有提供"),
         # a year is not a figure cue: "2025年…文件是什么" is a what-question, not a list of 2025 targets
         ("上海知青2025年补贴文件是什么", "ask_shanghai_plan", ["现有资料没有"], ["1700万人", "2000万"], None),
     ],

@@ -6,7 +6,7 @@ import pytest
 
 from knowledge.build import build
 from knowledge.gazetteer import places_in
-from knowledge.planner import find_uncovered, verify_uncovered
+from knowledge.planner import defined_term, find_uncovered, verify_uncovered
 from knowledge.question import analyse, split_parts
 from knowledge.service import KnowledgeService
 from knowledge.settings import PACKAGE_DIR, Settings, get_settings
@@ -154,3 +154,11 @@ def test_uncovered_subjects_verify_against_the_sources():
 def test_find_uncovered_prefers_the_longest_term():
     assert find_uncovered("社保交多少钱一个月").id == "contribution_base"
     assert find_uncovered("深圳有多少个社保服务网点") is None
+
+
+@pytest.mark.parametrize("text, term", [
+    ("欠薪是指什么", "欠薪"), ("什么企业年金,有啥特殊含义", "企业年金"), ("秒批是指什么", "秒批"),
+    ("请问灵活就业是啥意思", "灵活就业"), ("15分钟社保服务圈是什么", None), ("深圳最低工资是多少", None),
+])
+def test_the_term_a_definition_question_asks(text, term):
+    assert defined_term(text) == term
