@@ -61,6 +61,8 @@ class WidgetOutput(SocketIOOutput):
     ``sent_count`` counts the messages of this turn, so the guard can tell silence from an answer.
     ``room`` is the browser's session room: replies go there even when the guard stored the
     conversation under a pseudonym (a session id that looks like a phone number).
+    Between :meth:`hold` and :meth:`release` (or :meth:`discard`) messages are kept, not emitted: the
+    guard holds a turn's answers until Rasa has stored the turn (bot.channels.guard, contract 4).
     """
 
     def __init__(
@@ -70,12 +72,32 @@ class WidgetOutput(SocketIOOutput):
         self.sent_count = 0
         self.room = room
         self.reply_to = reply_to
+        self._held: list[tuple[str, Any]] | None = None
+
+    def hold(self) -> None:
+        self._held = []
+
+    async def release(self) -> None:
+        held, self._held = self._held or [], None
+        for room, payload in held:
+            await self.sio.emit(self.bot_message_evt, payload, room=room)
+
+    def discard(self) -> int:
+        held, self._held = self._held or [], None
+        return len(held)
+
+    async def _emit(self, room: str, payload: Any) -> None:
+        if self._held is not None:
+            self._held.append((room, payload))
+        else:
+            await self.sio.emit(self.bot_message_evt, payload, room=room)
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
         self.sent_count += 1
         if self.reply_to and isinstance(response, dict):
             response = {**response, "reply_to": self.reply_to}
-        await super()._send_message(self.room or socket_id, response)
+        # why: what Rasa's SocketIOOutput._send_message does (emit bot_message_evt to the room), through _emit.
+        await self._emit(self.room or socket_id, response)
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
@@ -84,7 +106,7 @@ class WidgetOutput(SocketIOOutput):
         payload = {k: v for k, v in json_message.items() if k not in ("room", "reply_to")}
         if self.reply_to:
             payload["reply_to"] = self.reply_to
-        await self.sio.emit(self.bot_message_evt, payload, room=self.room or recipient_id)
+        await self._emit(self.room or recipient_id, payload)
 
 
 class SocketIOChannel(SocketIOInput):
