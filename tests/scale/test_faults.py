@@ -7,9 +7,10 @@
   (a polite one from the guard or nginx's polite 502), nothing hangs, the conversations continue.
 * The private Redis and nginx stopped and started again: polite answers or clean errors within a
   timeout, then normal service.
-* A fuzz run in which every input reaches Rasa (rate limits raised through their environment knobs),
-  with every reply checked for politeness and for echoed personal data, by a detector written here
-  (independent of ``bot.sanitize``).
+* Fuzz runs over REST and over WeChat (signed XML as WeChat sends it) in which every input reaches Rasa
+  (rate limits raised through their environment knobs), with every reply checked for politeness and for
+  echoed personal data, by a detector written here (independent of ``bot.sanitize``); WeChat replies
+  must also be valid XML addressed back to the sender.
 
 Shares the session's cluster (``scale_cluster``) and brings back whatever it stops. Figures are
 printed and added to ``results/scale.json`` (through ``test_cluster._report``).
@@ -509,3 +510,188 @@ def test_fuzz_every_input_reaches_rasa_and_every_reply_is_polite(raised_limits: 
     assert problems == [], problems[:10]
     assert echoed == [], echoed[:10]
 
+
+# --- 5. the same for WeChat: signed XML as WeChat sends it, hostile content, every reply checked ---------
+WECHAT_ACCOUNT = "gh_renshe_fuzz"
+TRADITIONAL = ["深圳社保服務網點有多少個？", "失業保險怎麼領", "社保卡點樣補辦", "最低工資係幾多", "被拖欠工資怎麼辦啊"]
+COMMANDS = ['/ask_service_points{"region": "上海"}', '/intent{"city":"上海"}', "/restart", "/session_start",
+            '/ask_pension{"region": "北京"} 深圳有多少个社保服务网点', "／greet", "\n/request_human"]
+
+
+def _cdata(text: str) -> str:
+    """``text`` in a CDATA section the way WeChat writes one: a ``]]>`` inside is split across two sections."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+@dataclass
+class WeChatInput:
+    """One signed WeChat message to send: its body, what it carries, and whether Rasa must see it."""
+
+    openid: str
+    kind: str
+    body: bytes
+    text: str  # what the resident wrote (for the report)
+    reaches_rasa: bool  # False: the channel answers by itself (no text in <Content>)
+    pii: Tuple[str, ...] = ()
+
+
+def _wechat_body(openid: str, content: str, msg_type: str = "text") -> str:
+    field = "Recognition" if msg_type == "voice" else "Content"
+    extra = "<MediaId><![CDATA[m]]></MediaId><Format><![CDATA[amr]]></Format>" if msg_type == "voice" else ""
+    return (f"<xml><ToUserName>{_cdata(WECHAT_ACCOUNT)}</ToUserName><FromUserName>{_cdata(openid)}</FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType>{_cdata(msg_type)}</MsgType>{extra}"
+            f"<{field}>{content}</{field}><MsgId>{uuid.uuid4().int % 10**18}</MsgId></xml>")
+
+
+def _xml_safe(text: str) -> str:
+    # why: XML 1.0 cannot carry most control characters nor lone surrogates; WeChat never sends them.
+    return "".join(ch for ch in text if ch in "\t\n\r" or (ord(ch) >= 0x20 and not 0xD800 <= ord(ch) <= 0xDFFF
+                                                          and ch not in "\ufffe\uffff"))
+
+
+def _wechat_input(rng: random.Random, openid: str) -> WeChatInput:
+    roll = rng.random()
+    if roll < 0.08:  # elements inside <Content>: parses to a mapping, not text; answered without Rasa
+        inner = rng.choice(["<a>深圳</a>", "<Content>x</Content><b/>", "<x><y><z>社保卡怎么补办</z></y></x>",
+                            "前<b>中</b>后"])
+        return WeChatInput(openid, "nested-element", _wechat_body(openid, inner).encode(), inner, False)
+    if roll < 0.14:  # a CDATA breaker written naively into the section: the rest becomes markup
+        text = rng.choice(["abc]]><evil/><![CDATA[def", "]]><FromUserName>oOther</FromUserName><![CDATA[",
+                           "x]]><MsgType>event</MsgType><![CDATA[y"])
+        body = _wechat_body(openid, f"<![CDATA[{text}]]>").encode()
+        return WeChatInput(openid, "cdata-breaker-raw", body, text, False)
+    if roll < 0.22:  # a resident who types "]]>": WeChat splits the section, the text arrives whole
+        text = rng.choice(fuzz.QUESTIONS) + rng.choice(["]]>", "]]]]>", "<![CDATA[", "]]><xml>", "]]&gt;"])
+        return WeChatInput(openid, "cdata-breaker", _wechat_body(openid, _cdata(text)).encode(), text, True)
+    if roll < 0.28:  # lone surrogates as their UTF-8-style bytes (invalid UTF-8): replaced, the rest reaches Rasa
+        text = rng.choice(fuzz.QUESTIONS) + "\ud800" + rng.choice(["", "abc", "\udfff社保"])
+        body = _wechat_body(openid, "<![CDATA[" + text + "]]>").encode("utf-8", "surrogatepass")
+        return WeChatInput(openid, "lone-surrogate", body, text, True)
+    if roll < 0.36:
+        text = rng.choice(TRADITIONAL)
+        return WeChatInput(openid, "traditional", _wechat_body(openid, _cdata(text)).encode(), text, True)
+    if roll < 0.44:
+        text = rng.choice(COMMANDS)
+        return WeChatInput(openid, "command", _wechat_body(openid, _cdata(text)).encode(), text, True)
+    if roll < 0.48:  # huge, but within the channel's 64 KB body limit
+        text = (rng.choice(fuzz.QUESTIONS) * 2000)[:rng.choice([700, 5_000, 18_000])]
+        return WeChatInput(openid, "huge", _wechat_body(openid, _cdata(text)).encode(), text[:40], True)
+    if roll < 0.52:
+        text = rng.choice(["", " ", "\n\t", "\u200b"])
+        return WeChatInput(openid, "empty", _wechat_body(openid, _cdata(text)).encode(), text, False)
+    generated = fuzz.make_text(rng)
+    while generated.kind in ("huge", "empty") or not isinstance(generated.text, str):
+        generated = fuzz.make_text(rng)
+    text = _xml_safe(generated.text)
+    msg_type = "voice" if rng.random() < 0.15 else "text"
+    return WeChatInput(openid, generated.kind if msg_type == "text" else "voice-" + generated.kind,
+                       _wechat_body(openid, _cdata(text), msg_type).encode(), text, True, generated.pii)
+
+
+@dataclass
+class WeChatExchange:
+    sent: WeChatInput
+    status: int | None = None
+    texts: List[str] = field(default_factory=list)  # the passive reply's text, then customer-service texts
+    problems: List[str] = field(default_factory=list)
+
+
+def _wechat_reply_texts(peer, body: str, openid: str, exchange: WeChatExchange) -> None:
+    """Check one reply as WeChat would read it (valid XML, addressed back) and collect what the resident reads."""
+    import xml.etree.ElementTree as ET
+
+    if body.strip() != "success":
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as error:
+            exchange.problems.append(f"reply is not valid XML ({error}): {body[:120]!r}")
+            return
+        fields = {child.tag: child.text or "" for child in root}
+        if (fields.get("ToUserName"), fields.get("FromUserName")) != (openid, WECHAT_ACCOUNT):
+            exchange.problems.append(f"reply addressed to {fields.get('ToUserName')!r}")
+        if fields.get("MsgType") == "text":
+            exchange.texts.append(fields.get("Content", ""))
+        elif fields.get("MsgType") != "transfer_customer_service":
+            exchange.problems.append(f"reply of type {fields.get('MsgType')!r}")
+    # why: a slow answer (reply "success") or the rest of a long one comes through the customer-service API;
+    # the cluster runs it in local mode, where those texts wait in the channel's outbox.
+    long_passive = bool(exchange.texts) and len(exchange.texts[0].encode("utf-8")) > 1500
+    wait = 30.0 if not exchange.texts else (3.0 if long_passive else 0.0)
+    deadline = time.monotonic() + wait
+    while True:
+        more = peer.outbox(openid)
+        if more is None:
+            exchange.problems.append("no outbox (the cluster is not in local mode?)")
+            return
+        exchange.texts += more
+        if (more and not long_passive) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.3)
+    if not exchange.texts and body.strip() == "success":
+        exchange.problems.append("answered success and nothing arrived through the customer-service API")
+
+
+def test_wechat_fuzz_every_input_reaches_rasa_and_every_reply_is_polite(raised_limits: ScaleCluster, capsys):
+    from bot.channels.wechat_sim import WeChatPeer
+    from tests.scale.conftest import WECHAT_TOKEN
+
+    cluster = raised_limits
+    rng = random.Random(20261203)
+    # why: letters only (as the REST fuzz): an openid holding a long digit run is stored under a pseudonym.
+    openids = ["oFuzzWx" + "".join(rng.choice(string.ascii_letters) for _ in range(20)) for _ in range(30)]
+    inputs = [_wechat_input(rng, openid) for openid in openids for _ in range(15)]
+    results: List[WeChatExchange] = []
+    lock = threading.Lock()
+
+    def conversation(openid: str) -> None:
+        peer = WeChatPeer(cluster.wechat_url, WECHAT_TOKEN, timeout=60)
+        for sent in (i for i in inputs if i.openid == openid):
+            exchange = WeChatExchange(sent)
+            try:
+                response = peer.session.post(cluster.wechat_url, params=peer.signed_query(), data=sent.body,
+                                             headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=60)
+                exchange.status = response.status_code
+                if response.status_code == 200:
+                    _wechat_reply_texts(peer, response.text, openid, exchange)
+                else:
+                    exchange.problems.append(f"HTTP {response.status_code}: {response.text[:80]!r}")
+            except requests.RequestException as error:
+                exchange.problems.append(type(error).__name__)
+            with lock:
+                results.append(exchange)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(conversation, openids))
+    seconds = time.perf_counter() - started
+
+    problems, echoed = [], []
+    canned = {replies()["empty"]}
+    for exchange in results:
+        kind = exchange.sent.kind
+        problems += [(kind, why, exchange.sent.text[:40]) for why in exchange.problems]
+        for text in exchange.texts or ([] if exchange.problems else [""]):
+            if why := impolite(text):
+                problems.append((kind, why, text[:120]))
+        answer = "\n".join(exchange.texts)
+        numbers = personal_numbers(answer)
+        injected = [n for n in exchange.sent.pii if n in digits_normalised(answer)]
+        if numbers or injected:
+            echoed.append((kind, numbers, injected, answer[:120]))
+        if exchange.sent.reaches_rasa and canned & set(exchange.texts) and kind not in ("binary", "voice-binary"):
+            problems.append((kind, "answered as empty without Rasa", exchange.sent.text[:40]))
+    answered_without_rasa = sum(1 for e in results if canned & set(e.texts) or not e.sent.reaches_rasa)
+    reached = sum(len(user_texts(cluster.engine, openid)) for openid in openids)
+    rate_limited = sum(1 for e in results if replies()["rate_limited"] in e.texts)
+    _report("wechat_fuzz_reaching_rasa", {
+        "sent": len(inputs), "seconds": round(seconds, 1), "answered_200": sum(1 for e in results if e.status == 200),
+        "reached_rasa": reached, "answered_without_rasa": answered_without_rasa, "rate_limited": rate_limited,
+        "with_pii": sum(1 for i in inputs if i.pii), "problems": len(problems), "pii_echoed": len(echoed),
+        "kinds": dict(sorted({k: sum(1 for i in inputs if i.kind == k) for k in {i.kind for i in inputs}}.items())),
+    }, capsys)
+    assert len(results) == len(inputs)
+    assert rate_limited == 0
+    assert problems == [], problems[:10]
+    assert echoed == [], echoed[:10]
+    # Every input with text reached Rasa (stored as a user event); the others were answered by the channel.
+    assert reached == len(inputs) - answered_without_rasa and reached >= 0.75 * len(inputs)
