@@ -7,6 +7,11 @@ Contract: :func:`rasa_cors_origins` returns the origins for ``rasa run --cors``:
   ``http://127.0.0.1:<WEB_PORT>`` (port 8000 by default), plus ``WEB_ALLOWED_ORIGINS`` (the other
   sites that embed the widget, the same list the widget's API allows).
 
+:func:`origin_allowed` tells whether a page's ``Origin`` is one of them, matched as sanic-cors matches
+``--cors`` (an entry holding regex characters is a regular expression, any other is compared without
+case). The socket.io channel checks it on connect (``bot.channels.socketio``): engine.io's own check is
+off in Rasa 3.6 (``cors_allowed_origins=[]``), and browsers apply no CORS to a WebSocket.
+
 ``*`` is never passed on. why: Rasa 3.6's ``configure_cors`` turns on ``CORS_SUPPORTS_CREDENTIALS``,
 and sanic-cors then answers ``*`` by reflecting whatever ``Origin`` a request carries, with
 ``Access-Control-Allow-Credentials: true`` — every web page on the internet could read the bot's
@@ -18,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import List, Mapping
+from typing import List, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +51,11 @@ def rasa_cors_origins(env: Mapping[str, str] | None = None) -> List[str]:
                      "replies); list the sites' origins instead")
         origins = [origin for origin in origins if origin != "*"]
     return origins or site_origins(env)
+
+
+def origin_allowed(origin: str, origins: Sequence[str]) -> bool:
+    """Whether a browser page of ``origin`` may use the server: sanic-cors's matching of ``--cors``."""
+    # why: the very function Rasa's CORS (sanic-cors) applies, so the socket and the HTTP routes agree.
+    from sanic_cors.core import try_match_any
+
+    return bool(origins) and bool(try_match_any(origin, list(origins)))

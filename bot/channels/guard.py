@@ -14,6 +14,12 @@ Contract of :func:`guarded` (one resident message in, at least one answer out):
 4. never silence: when the turn raises (tracker store or lock store down) or produces no bot message
    (action server unreachable: Rasa logs the error and carries on without the action's messages),
    the resident gets the polite ``unavailable`` reply. Texts live in ``replies.yml``;
+   a turn that raises shows *only* that reply: what it had said before failing is dropped (a collecting
+   output: REST, WeChat) or was never sent (an output that can ``hold``: the widget's socket). why:
+   Rasa sends a turn's answers during the turn and stores the turn at its end; when that store fails
+   (PostgreSQL down past the retry window) the answers shown belong to a turn the conversation never
+   recorded, and the resident's next message ("那上海呢", "2") is answered from the turn before it —
+   a reply built on answers the resident did not read (tests/scale/test_faults.py, issue 16);
 5. a resident who writes traditional characters (or chose 繁 in the widget) is answered in
    traditional characters, and Rasa reads the message converted to simplified (:mod:`bot.script`).
 6. an empty or whitespace-only message (after cleaning) gets the polite ``empty`` reply without
@@ -140,6 +146,31 @@ def guard_message(message: UserMessage, trusted_metadata: bool = False) -> UserM
     return message
 
 
+def _hold(output: OutputChannel | None) -> None:
+    hold = getattr(output, "hold", None)
+    if callable(hold):
+        hold()
+
+
+async def _release(output: OutputChannel | None) -> None:
+    release = getattr(output, "release", None)
+    if callable(release):
+        await release()
+
+
+def _drop_unrecorded(output: OutputChannel | None, before: int | None) -> int:
+    """Forget what a failed turn said (contract 4); returns how many messages were dropped."""
+    discard = getattr(output, "discard", None)
+    if callable(discard):
+        return int(discard())
+    messages = getattr(output, "messages", None)
+    if isinstance(messages, list) and before is not None and len(messages) > before:
+        dropped = len(messages) - before
+        del messages[before:]
+        return dropped
+    return 0
+
+
 def _sent(output: OutputChannel | None) -> int | None:
     """How many bot messages ``output`` has delivered so far, when it can tell."""
     messages = getattr(output, "messages", None)
@@ -203,15 +234,22 @@ def guarded(
                 await _say(output, recipient, "rate_limited")
                 return None
         before = _sent(output)
+        _hold(output)
         try:
             result = await on_new_message(message)
         except asyncio.CancelledError:
+            _drop_unrecorded(output, before)
             raise
         except Exception:  # noqa: BLE001 - the resident must get an answer whatever broke
             # why: the text was masked above, so the traceback cannot carry personal data.
             logger.exception("turn failed for conversation %s", conversation_tag(recipient))
+            dropped = _drop_unrecorded(output, before)
+            if dropped:
+                logger.warning("dropped %d message(s) of the failed turn (not stored) for conversation %s",
+                               dropped, conversation_tag(recipient))
             await _say(output, recipient, "unavailable")
             return None
+        await _release(output)
         if before is not None and _sent(output) == before:
             logger.warning("turn for conversation %s produced no reply (action server down?); "
                            "sent the fallback", conversation_tag(recipient))

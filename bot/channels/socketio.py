@@ -15,6 +15,12 @@ Differences from Rasa's ``SocketIOInput`` (the events and their payloads are unc
   signed); a requested id is kept only when this server signed it, and each socket is bound to the
   session it was confirmed: ``user_uttered`` speaks for that session whatever ``session_id`` the
   payload names, and a socket without a confirmed session is ignored;
+* a browser page may connect only from an origin the server allows (:func:`bot.cors.rasa_cors_origins`,
+  the origins of Rasa's ``--cors``: ``RASA_CORS``, else the site's own plus ``WEB_ALLOWED_ORIGINS``);
+  any other ``Origin`` is refused on connect. A client that sends no ``Origin`` (not a browser) is
+  accepted: the check stops other web pages riding a resident's browser, not scripts. Rasa 3.6 turns
+  engine.io's origin check off (``cors_allowed_origins=[]``) and browsers apply no CORS to a WebSocket,
+  so without this any page could open the widget's socket and talk to the bot;
 * every reply carries ``reply_to``, the widget's id of the question it answers (``metadata.web.item``),
   so that of several tabs in one session room only the tab that asked records the answer.
 """
@@ -34,6 +40,7 @@ from sanic import Blueprint
 from bot.channels import staff
 from bot.channels.guard import guarded
 from bot.channels.rest import request_address
+from bot.cors import origin_allowed, rasa_cors_origins
 from bot.ratelimit import trusted_proxies
 from bot.sessions import check_keys, issue_widget_session, valid_widget_session
 
@@ -54,6 +61,8 @@ class WidgetOutput(SocketIOOutput):
     ``sent_count`` counts the messages of this turn, so the guard can tell silence from an answer.
     ``room`` is the browser's session room: replies go there even when the guard stored the
     conversation under a pseudonym (a session id that looks like a phone number).
+    Between :meth:`hold` and :meth:`release` (or :meth:`discard`) messages are kept, not emitted: the
+    guard holds a turn's answers until Rasa has stored the turn (bot.channels.guard, contract 4).
     """
 
     def __init__(
@@ -63,12 +72,32 @@ class WidgetOutput(SocketIOOutput):
         self.sent_count = 0
         self.room = room
         self.reply_to = reply_to
+        self._held: list[tuple[str, Any]] | None = None
+
+    def hold(self) -> None:
+        self._held = []
+
+    async def release(self) -> None:
+        held, self._held = self._held or [], None
+        for room, payload in held:
+            await self.sio.emit(self.bot_message_evt, payload, room=room)
+
+    def discard(self) -> int:
+        held, self._held = self._held or [], None
+        return len(held)
+
+    async def _emit(self, room: str, payload: Any) -> None:
+        if self._held is not None:
+            self._held.append((room, payload))
+        else:
+            await self.sio.emit(self.bot_message_evt, payload, room=room)
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
         self.sent_count += 1
         if self.reply_to and isinstance(response, dict):
             response = {**response, "reply_to": self.reply_to}
-        await super()._send_message(self.room or socket_id, response)
+        # why: what Rasa's SocketIOOutput._send_message does (emit bot_message_evt to the room), through _emit.
+        await self._emit(self.room or socket_id, response)
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
@@ -77,7 +106,7 @@ class WidgetOutput(SocketIOOutput):
         payload = {k: v for k, v in json_message.items() if k not in ("room", "reply_to")}
         if self.reply_to:
             payload["reply_to"] = self.reply_to
-        await self.sio.emit(self.bot_message_evt, payload, room=self.room or recipient_id)
+        await self._emit(self.room or recipient_id, payload)
 
 
 class SocketIOChannel(SocketIOInput):
@@ -110,6 +139,16 @@ class SocketIOChannel(SocketIOInput):
         # why: socket id -> the session it was confirmed; the payload's session_id is never trusted.
         bound: dict[str, str] = {}
         self.bound_sessions = bound
+        origins = rasa_cors_origins()
+        rasa_connect = sio.handlers[self.namespace or "/"]["connect"]  # Rasa's: the optional JWT check
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: str, environ: dict, auth: Any = None) -> bool:
+            origin = environ.get("HTTP_ORIGIN")
+            if origin is not None and not origin_allowed(origin, origins):
+                logger.warning("socket.io connection refused: origin %.80r is not allowed (RASA_CORS)", origin)
+                return False
+            return bool(await rasa_connect(sid, environ, auth))
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:

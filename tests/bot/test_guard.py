@@ -33,8 +33,11 @@ class Recorder:
         self.seen.append(message)
         if self.mode == "raise":
             raise RuntimeError("tracker store down")
-        if self.mode == "answer":
+        if self.mode in ("answer", "answer-then-raise"):
             await message.output_channel.send_text_message(message.sender_id, "答复")
+        if self.mode == "answer-then-raise":
+            # why: Rasa sends a turn's answers during the turn and stores the turn at its end.
+            raise RuntimeError("tracker store down when the turn was saved")
 
 
 def _run(handler, message: UserMessage) -> UserMessage:
@@ -87,6 +90,27 @@ def test_text_is_cleaned_before_rasa_sees_it():
 def test_a_failed_or_silent_turn_gets_the_polite_fallback(mode):
     message = _run(guarded(Recorder(mode), limiter=MemoryRateLimiter(per_minute=0)), _message())
     assert _texts(message) == [replies()["unavailable"]]
+
+
+def test_a_turn_that_fails_after_answering_shows_only_the_polite_reply():
+    """The answer belongs to a turn that was never stored: showing it would make the resident's next
+    message ("那上海呢", "2") be answered from the turn before it (issue 16)."""
+    message = _run(guarded(Recorder("answer-then-raise"), limiter=MemoryRateLimiter(per_minute=0)), _message())
+    assert _texts(message) == [replies()["unavailable"]]
+
+
+def test_the_widget_gets_a_turns_answers_only_once_the_turn_is_stored():
+    from unittest.mock import AsyncMock
+
+    from bot.channels.socketio import WidgetOutput
+
+    for mode, expected in [("answer", ["答复"]), ("answer-then-raise", [replies()["unavailable"]])]:
+        sio = AsyncMock()
+        output = WidgetOutput(sio, "bot_uttered", room="w-room")
+        message = UserMessage("你好", output, "w-room", input_channel="socketio")
+        asyncio.run(guarded(Recorder(mode), limiter=MemoryRateLimiter(per_minute=0))(message))
+        assert [c.args[1]["text"] for c in sio.emit.await_args_list] == expected, mode
+        assert all(c.kwargs["room"] == "w-room" for c in sio.emit.await_args_list)
 
 
 def test_an_answered_turn_gets_no_fallback():

@@ -127,3 +127,35 @@ def test_every_reply_names_the_question_it_answers(channel, item, expected):
     text_payload, custom_payload = (c.args[1] for c in sio.emit.await_args_list)
     assert text_payload.get("reply_to") == expected and text_payload["text"] == "回答"
     assert custom_payload.get("reply_to") == expected  # never what the bot's custom JSON said
+
+
+@pytest.mark.parametrize(
+    ("environ", "allowed"),
+    [({"HTTP_ORIGIN": "http://localhost:8000"}, True), ({"HTTP_ORIGIN": "http://127.0.0.1:8000"}, True),
+     ({}, True),  # no Origin: not a browser page (scripts, the scale tests); nothing to protect against
+     ({"HTTP_ORIGIN": "https://evil.example"}, False), ({"HTTP_ORIGIN": "null"}, False),
+     ({"HTTP_ORIGIN": "http://localhost:8000.evil.example"}, False), ({"HTTP_ORIGIN": "http://localhost:8001"}, False),
+     ({"HTTP_ORIGIN": ""}, False)],
+)
+def test_only_pages_of_the_allowed_origins_may_connect(monkeypatch, environ, allowed):
+    for name in ("RASA_CORS", "WEB_ALLOWED_ORIGINS", "WEB_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    channel = SocketIOChannel(session_persistence=True)
+    channel.blueprint(AsyncMock())
+    assert run(handler(channel, "connect")("sid1", environ, None)) is allowed
+
+
+def test_the_origins_are_rasa_cors_and_the_sites_that_embed_the_widget(monkeypatch):
+    monkeypatch.setenv("WEB_ALLOWED_ORIGINS", "https://renshe.example.gov.cn")
+    monkeypatch.delenv("RASA_CORS", raising=False)
+    channel = SocketIOChannel(session_persistence=True)
+    channel.blueprint(AsyncMock())
+    connect = handler(channel, "connect")
+    assert run(connect("s", {"HTTP_ORIGIN": "https://renshe.example.gov.cn"}, None)) is True
+    monkeypatch.setenv("RASA_CORS", r"https://a\.example\.gov\.cn$")
+    channel = SocketIOChannel(session_persistence=True)
+    channel.blueprint(AsyncMock())
+    connect = handler(channel, "connect")
+    assert run(connect("s", {"HTTP_ORIGIN": "https://A.example.gov.cn"}, None)) is True
+    assert run(connect("s", {"HTTP_ORIGIN": "https://renshe.example.gov.cn"}, None)) is False
+    assert run(connect("s", {"HTTP_ORIGIN": "https://a.example.gov.cn.evil.example"}, None)) is False

@@ -1,14 +1,16 @@
 """Faults, really (issue 16): crashes in the middle of work, not clean restarts between requests.
 
 * PostgreSQL's postmaster killed with SIGKILL while residents are writing, restarted on the same data
-  directory (crash recovery): no acknowledged message is lost.
+  directory (crash recovery): no acknowledged message is lost, and every reply is what the conversation
+  stored for that message (a failed turn shows only the polite reply).
 * A Rasa instance killed with SIGKILL while requests are inside it: those residents get an answer
   (a polite one from the guard or nginx's polite 502), nothing hangs, the conversations continue.
 * The private Redis and nginx stopped and started again: polite answers or clean errors within a
   timeout, then normal service.
-* A fuzz run in which every input reaches Rasa (rate limits raised through their environment knobs),
-  with every reply checked for politeness and for echoed personal data, by a detector written here
-  (independent of ``bot.sanitize``).
+* Fuzz runs over REST and over WeChat (signed XML as WeChat sends it) in which every input reaches Rasa
+  (rate limits raised through their environment knobs), with every reply checked for politeness and for
+  echoed personal data, by a detector written here (independent of ``bot.sanitize``); WeChat replies
+  must also be valid XML addressed back to the sender.
 
 Shares the session's cluster (``scale_cluster``) and brings back whatever it stops. Figures are
 printed and added to ``results/scale.json`` (through ``test_cluster._report``).
@@ -118,13 +120,44 @@ def _clean_outcome(exchange: Exchange) -> str | None:
 
 
 # --- 1. PostgreSQL killed -9 during writes ----------------------------------------------------------
+def stored_turns(engine, sender_id: str) -> Dict[str, List[str]]:
+    """Each user text of a conversation with the bot texts stored after it (split as channels split them)."""
+    import sqlalchemy as sa
+
+    turns: Dict[str, List[str]] = {}
+    current: List[str] | None = None
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT type_name, data FROM events WHERE sender_id IN (:s, :r) ORDER BY id"),
+            {"s": sender_id, "r": "rest-" + sender_id},
+        ).all()
+    for type_name, data in rows:
+        event = json.loads(data)
+        if type_name == "user":
+            current = turns.setdefault(event.get("text") or "", [])
+        elif type_name == "bot" and current is not None and event.get("text"):
+            # why: Rasa's output channels send a text in parts split at blank lines.
+            current += [part for part in event["text"].strip().split("\n\n")]
+    return turns
+
+
+def _not_what_was_stored(exchange: Exchange, turns: Dict[str, List[str]]) -> str | None:
+    """How the reply differs from what the conversation recorded for this message (None: it does not)."""
+    if exchange.status != 200:
+        return None
+    if exchange.acknowledged:
+        stored = turns.get(exchange.text)
+        return None if stored == exchange.replies else f"replied {exchange.replies!r:.160} but stored {stored!r:.160}"
+    # A failed turn is not stored (or, rarely, stored while its answer was lost): the resident must read
+    # only the polite reply, never answers that the conversation does not hold.
+    polite = {replies()["unavailable"], replies()["rate_limited"]}
+    return None if exchange.replies and set(exchange.replies) <= polite else f"failed turn said {exchange.replies!r:.200}"
+
+
 # why: 2 s is within the tracker store's retry window (TRACKER_DB_RETRY_SECONDS=15 in the scale cluster);
-# 20 s is past it, where Rasa's FailSafeTrackerStore would carry on from an empty in-memory tracker.
-# why: past the retry window one CI run (2026-12-02) saw a message answered with other turns' answers; not yet
-# understood, so non-strict xfail for that case and issue 16 stays open for it.
-@pytest.mark.parametrize("down_for", [2.0, pytest.param(20.0, marks=pytest.mark.xfail(
-    reason="past the retry window a reply can carry other turns' answers (issue 16, under investigation)",
-    strict=False))], ids=["within-retry-window", "past-retry-window"])
+# 20 s is past it, where Rasa's FailSafeTrackerStore would carry on from an empty in-memory tracker, and where
+# turns fail when Rasa stores them, after their answers were sent (bot.channels.guard, contract 4).
+@pytest.mark.parametrize("down_for", [2.0, 20.0], ids=["within-retry-window", "past-retry-window"])
 def test_postgres_killed_9_during_writes_loses_no_acknowledged_message(cluster: ScaleCluster, capsys,
                                                                        down_for: float):
     stop = threading.Event()
@@ -145,9 +178,15 @@ def test_postgres_killed_9_during_writes_loses_no_acknowledged_message(cluster: 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(4)
-    with lock:
-        before_kill = sum(1 for e in exchanges if e.acknowledged)
+    # why: at least 4 s of writes, and at least 4 answered before the crash; on a busy machine the first turns of
+    # freshly started instances can take seconds, and a fixed 4 s then left fewer than 4 answered.
+    started = time.monotonic()
+    while True:
+        time.sleep(0.5)
+        with lock:
+            before_kill = sum(1 for e in exchanges if e.acknowledged)
+        if (before_kill >= 4 and time.monotonic() - started >= 4) or time.monotonic() - started > 60:
+            break
     killed_at = time.monotonic()
     cluster.pg.kill()
     time.sleep(down_for)  # backends gone with their postmaster
@@ -164,6 +203,10 @@ def test_postgres_killed_9_during_writes_loses_no_acknowledged_message(cluster: 
         stored[sender] = user_texts(cluster.engine, sender)
     acknowledged = [e for e in exchanges if e.acknowledged]
     lost = [e for e in acknowledged if e.text not in stored[e.sender]]
+    turns = {sender: stored_turns(cluster.engine, sender) for sender in stored}
+    # Every reply is the answer the conversation recorded for that very message: no other turn's answers,
+    # no answers of a turn that was never stored.
+    mismatched = [(e.text, why) for e in exchanges if (why := _not_what_was_stored(e, turns[e.sender]))]
     in_outage = [e for e in exchanges if e.sent_at < up_at and e.sent_at + e.seconds > killed_at]
     unclean = [(e.text, why) for e in exchanges if (why := _clean_outcome(e))]
     after_up = [e for e in exchanges if e.sent_at > up_at + 1]
@@ -171,6 +214,7 @@ def test_postgres_killed_9_during_writes_loses_no_acknowledged_message(cluster: 
         "messages": len(exchanges), "acknowledged": len(acknowledged), "acknowledged_before_kill": before_kill,
         "during_outage": len(in_outage), "during_outage_acknowledged": sum(1 for e in in_outage if e.acknowledged),
         "polite_failures": len(exchanges) - len(acknowledged), "acknowledged_lost": len(lost),
+        "replies_not_as_stored": len(mismatched),
         "unclean_answers": len(unclean), "postgres_back_after_seconds": round(up_at - killed_at, 1),
         "restart_attempts_seconds": round(recovery_seconds, 1),
         "slowest_answer_seconds": round(max(e.seconds for e in exchanges), 1),
@@ -179,6 +223,7 @@ def test_postgres_killed_9_during_writes_loses_no_acknowledged_message(cluster: 
     assert max(e.seconds for e in exchanges) < 45  # nobody waits past the retry window and a bit
     assert lost == [], [(e.sender, e.text) for e in lost][:10]
     assert unclean == [], unclean[:10]
+    assert mismatched == [], mismatched[:10]
     assert after_up and all(e.acknowledged for e in after_up), [(e.text, e.replies) for e in after_up][:5]
 
 
@@ -464,3 +509,189 @@ def test_fuzz_every_input_reaches_rasa_and_every_reply_is_polite(raised_limits: 
     assert reached == len(inputs) - empty and reached >= 0.9 * len(inputs)
     assert problems == [], problems[:10]
     assert echoed == [], echoed[:10]
+
+
+# --- 5. the same for WeChat: signed XML as WeChat sends it, hostile content, every reply checked ---------
+WECHAT_ACCOUNT = "gh_renshe_fuzz"
+TRADITIONAL = ["深圳社保服務網點有多少個？", "失業保險怎麼領", "社保卡點樣補辦", "最低工資係幾多", "被拖欠工資怎麼辦啊"]
+COMMANDS = ['/ask_service_points{"region": "上海"}', '/intent{"city":"上海"}', "/restart", "/session_start",
+            '/ask_pension{"region": "北京"} 深圳有多少个社保服务网点', "／greet", "\n/request_human"]
+
+
+def _cdata(text: str) -> str:
+    """``text`` in a CDATA section the way WeChat writes one: a ``]]>`` inside is split across two sections."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+@dataclass
+class WeChatInput:
+    """One signed WeChat message to send: its body, what it carries, and whether Rasa must see it."""
+
+    openid: str
+    kind: str
+    body: bytes
+    text: str  # what the resident wrote (for the report)
+    reaches_rasa: bool  # False: the channel answers by itself (no text in <Content>)
+    pii: Tuple[str, ...] = ()
+
+
+def _wechat_body(openid: str, content: str, msg_type: str = "text") -> str:
+    field = "Recognition" if msg_type == "voice" else "Content"
+    extra = "<MediaId><![CDATA[m]]></MediaId><Format><![CDATA[amr]]></Format>" if msg_type == "voice" else ""
+    return (f"<xml><ToUserName>{_cdata(WECHAT_ACCOUNT)}</ToUserName><FromUserName>{_cdata(openid)}</FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType>{_cdata(msg_type)}</MsgType>{extra}"
+            f"<{field}>{content}</{field}><MsgId>{uuid.uuid4().int % 10**18}</MsgId></xml>")
+
+
+def _xml_safe(text: str) -> str:
+    # why: XML 1.0 cannot carry most control characters nor lone surrogates; WeChat never sends them.
+    return "".join(ch for ch in text if ch in "\t\n\r" or (ord(ch) >= 0x20 and not 0xD800 <= ord(ch) <= 0xDFFF
+                                                          and ch not in "\ufffe\uffff"))
+
+
+def _wechat_input(rng: random.Random, openid: str) -> WeChatInput:
+    roll = rng.random()
+    if roll < 0.08:  # elements inside <Content>: parses to a mapping, not text; answered without Rasa
+        inner = rng.choice(["<a>深圳</a>", "<Content>x</Content><b/>", "<x><y><z>社保卡怎么补办</z></y></x>",
+                            "前<b>中</b>后"])
+        return WeChatInput(openid, "nested-element", _wechat_body(openid, inner).encode(), inner, False)
+    if roll < 0.14:  # a CDATA breaker written naively into the section: the rest becomes markup
+        text = rng.choice(["abc]]><evil/><![CDATA[def", "]]><FromUserName>oOther</FromUserName><![CDATA[",
+                           "x]]><MsgType>event</MsgType><![CDATA[y"])
+        body = _wechat_body(openid, f"<![CDATA[{text}]]>").encode()
+        return WeChatInput(openid, "cdata-breaker-raw", body, text, False)
+    if roll < 0.22:  # a resident who types "]]>": WeChat splits the section, the text arrives whole
+        text = rng.choice(fuzz.QUESTIONS) + rng.choice(["]]>", "]]]]>", "<![CDATA[", "]]><xml>", "]]&gt;"])
+        return WeChatInput(openid, "cdata-breaker", _wechat_body(openid, _cdata(text)).encode(), text, True)
+    if roll < 0.28:  # lone surrogates as their UTF-8-style bytes (invalid UTF-8): replaced, the rest reaches Rasa
+        text = rng.choice(fuzz.QUESTIONS) + "\ud800" + rng.choice(["", "abc", "\udfff社保"])
+        body = _wechat_body(openid, "<![CDATA[" + text + "]]>").encode("utf-8", "surrogatepass")
+        return WeChatInput(openid, "lone-surrogate", body, text, True)
+    if roll < 0.36:
+        text = rng.choice(TRADITIONAL)
+        return WeChatInput(openid, "traditional", _wechat_body(openid, _cdata(text)).encode(), text, True)
+    if roll < 0.44:
+        text = rng.choice(COMMANDS)
+        return WeChatInput(openid, "command", _wechat_body(openid, _cdata(text)).encode(), text, True)
+    if roll < 0.48:  # huge, but within the channel's 64 KB body limit
+        text = (rng.choice(fuzz.QUESTIONS) * 2000)[:rng.choice([700, 5_000, 18_000])]
+        return WeChatInput(openid, "huge", _wechat_body(openid, _cdata(text)).encode(), text[:40], True)
+    if roll < 0.52:
+        text = rng.choice(["", " ", "\n\t", "\u200b"])
+        return WeChatInput(openid, "empty", _wechat_body(openid, _cdata(text)).encode(), text, False)
+    generated = fuzz.make_text(rng)
+    while generated.kind in ("huge", "empty") or not isinstance(generated.text, str):
+        generated = fuzz.make_text(rng)
+    text = _xml_safe(generated.text)
+    msg_type = "voice" if rng.random() < 0.15 else "text"
+    return WeChatInput(openid, generated.kind if msg_type == "text" else "voice-" + generated.kind,
+                       _wechat_body(openid, _cdata(text), msg_type).encode(), text, True, generated.pii)
+
+
+@dataclass
+class WeChatExchange:
+    sent: WeChatInput
+    status: int | None = None
+    texts: List[str] = field(default_factory=list)  # the passive reply's text, then customer-service texts
+    problems: List[str] = field(default_factory=list)
+
+
+def _wechat_reply_texts(peer, body: str, openid: str, exchange: WeChatExchange) -> None:
+    """Check one reply as WeChat would read it (valid XML, addressed back) and collect what the resident reads."""
+    import xml.etree.ElementTree as ET
+
+    if body.strip() != "success":
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as error:
+            exchange.problems.append(f"reply is not valid XML ({error}): {body[:120]!r}")
+            return
+        fields = {child.tag: child.text or "" for child in root}
+        if (fields.get("ToUserName"), fields.get("FromUserName")) != (openid, WECHAT_ACCOUNT):
+            exchange.problems.append(f"reply addressed to {fields.get('ToUserName')!r}")
+        if fields.get("MsgType") == "text":
+            exchange.texts.append(fields.get("Content", ""))
+        elif fields.get("MsgType") != "transfer_customer_service":
+            exchange.problems.append(f"reply of type {fields.get('MsgType')!r}")
+    # why: a slow answer (reply "success") or the rest of a long one comes through the customer-service API;
+    # the cluster runs it in local mode, where those texts wait in the channel's outbox.
+    long_passive = bool(exchange.texts) and len(exchange.texts[0].encode("utf-8")) > 1500
+    wait = 30.0 if not exchange.texts else (3.0 if long_passive else 0.0)
+    deadline = time.monotonic() + wait
+    while True:
+        more = peer.outbox(openid)
+        if more is None:
+            exchange.problems.append("no outbox (the cluster is not in local mode?)")
+            return
+        exchange.texts += more
+        if (more and not long_passive) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.3)
+    if not exchange.texts and body.strip() == "success":
+        exchange.problems.append("answered success and nothing arrived through the customer-service API")
+
+
+def test_wechat_fuzz_every_input_reaches_rasa_and_every_reply_is_polite(raised_limits: ScaleCluster, capsys):
+    from bot.channels.wechat_sim import WeChatPeer
+    from tests.scale.conftest import WECHAT_TOKEN
+
+    cluster = raised_limits
+    rng = random.Random(20261203)
+    # why: letters only (as the REST fuzz): an openid holding a long digit run is stored under a pseudonym.
+    openids = ["oFuzzWx" + "".join(rng.choice(string.ascii_letters) for _ in range(20)) for _ in range(30)]
+    inputs = [_wechat_input(rng, openid) for openid in openids for _ in range(15)]
+    results: List[WeChatExchange] = []
+    lock = threading.Lock()
+
+    def conversation(openid: str) -> None:
+        peer = WeChatPeer(cluster.wechat_url, WECHAT_TOKEN, timeout=60)
+        for sent in (i for i in inputs if i.openid == openid):
+            exchange = WeChatExchange(sent)
+            try:
+                response = peer.session.post(cluster.wechat_url, params=peer.signed_query(), data=sent.body,
+                                             headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=60)
+                exchange.status = response.status_code
+                if response.status_code == 200:
+                    _wechat_reply_texts(peer, response.text, openid, exchange)
+                else:
+                    exchange.problems.append(f"HTTP {response.status_code}: {response.text[:80]!r}")
+            except requests.RequestException as error:
+                exchange.problems.append(type(error).__name__)
+            with lock:
+                results.append(exchange)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(conversation, openids))
+    seconds = time.perf_counter() - started
+
+    problems, echoed = [], []
+    canned = {replies()["empty"]}
+    for exchange in results:
+        kind = exchange.sent.kind
+        problems += [(kind, why, exchange.sent.text[:40]) for why in exchange.problems]
+        for text in exchange.texts or ([] if exchange.problems else [""]):
+            if why := impolite(text):
+                problems.append((kind, why, text[:120]))
+        answer = "\n".join(exchange.texts)
+        numbers = personal_numbers(answer)
+        injected = [n for n in exchange.sent.pii if n in digits_normalised(answer)]
+        if numbers or injected:
+            echoed.append((kind, numbers, injected, answer[:120]))
+        if exchange.sent.reaches_rasa and canned & set(exchange.texts) and kind not in ("binary", "voice-binary"):
+            problems.append((kind, "answered as empty without Rasa", exchange.sent.text[:40]))
+    answered_without_rasa = sum(1 for e in results if canned & set(e.texts) or not e.sent.reaches_rasa)
+    reached = sum(len(user_texts(cluster.engine, openid)) for openid in openids)
+    rate_limited = sum(1 for e in results if replies()["rate_limited"] in e.texts)
+    _report("wechat_fuzz_reaching_rasa", {
+        "sent": len(inputs), "seconds": round(seconds, 1), "answered_200": sum(1 for e in results if e.status == 200),
+        "reached_rasa": reached, "answered_without_rasa": answered_without_rasa, "rate_limited": rate_limited,
+        "with_pii": sum(1 for i in inputs if i.pii), "problems": len(problems), "pii_echoed": len(echoed),
+        "kinds": dict(sorted({k: sum(1 for i in inputs if i.kind == k) for k in {i.kind for i in inputs}}.items())),
+    }, capsys)
+    assert len(results) == len(inputs)
+    assert rate_limited == 0
+    assert problems == [], problems[:10]
+    assert echoed == [], echoed[:10]
+    # Every input with text reached Rasa (stored as a user event); the others were answered by the channel.
+    assert reached == len(inputs) - answered_without_rasa and reached >= 0.75 * len(inputs)
