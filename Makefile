@@ -76,7 +76,7 @@ train: install ## train a model if config.yml, domain.yml or data/ changed
 	    --fixed-model-name rs-$(MODEL_HASH) --quiet; \
 	  echo "trained in $$(( $$(date +%s) - start ))s"; rm -f $(MODEL).sig; fi
 	@# why: the servers start only a model with a valid manifest (bot/signing.py, MODEL_SIGNING_KEY).
-	@[ -f $(MODEL).sig ] || $(PY) -m bot.ops sign-model $(MODEL)
+	@[ -f $(MODEL).sig ] || $(PY) -m ops.trackers sign-model $(MODEL)
 
 .PHONY: validate
 validate: install ## rasa data validate (domain, NLU, rules, stories)
@@ -85,7 +85,7 @@ validate: install ## rasa data validate (domain, NLU, rules, stories)
 .PHONY: run
 run: kb train web-deps ## install if needed, build the knowledge base, train if stale, start everything
 	@mkdir -p var
-	$(PY) -m bot.launcher --model $(MODEL)
+	$(PY) -m ops.launcher --model $(MODEL)
 
 .PHONY: test
 test: kb train validate web-deps browser-deps nginx-deps ## run the whole test suite (installs, builds and trains if needed)
@@ -97,7 +97,7 @@ test: kb train validate web-deps browser-deps nginx-deps ## run the whole test s
 
 .PHONY: eval
 eval: install ## run the evaluation set through the running bot's REST channel (start it with make run)
-	$(PY) -m tests.eval.runner --url $${BOT_URL:-http://localhost:5005/webhooks/rest/webhook}
+	$(PY) -m evaluation.runner --url $${BOT_URL:-http://localhost:5005/webhooks/rest/webhook}
 
 .PHONY: shell
 shell: install ## talk to the bot in the terminal (rasa shell, embedded defaults)

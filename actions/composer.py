@@ -160,7 +160,7 @@ def parse_option(text: str, count: int | None = None) -> int | None:
     Reads "2", "②", "第二个", "第三件", "第十条",
     "选3", "2号", "选项2", "上面第一个", "the second one", and, when ``count`` (how many
     options were offered) is known, "最后一个", "倒数第二个" and "中间那个" (only for an odd count).
-    bot.components.IntentGuard routes the same forms to ``select_option``.
+    bot.nlu.components.IntentGuard routes the same forms to ``select_option``.
     """
     text = (text or "").strip().lower()
     for char, number in _CIRCLED.items():

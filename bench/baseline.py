@@ -2,7 +2,7 @@
 
 ``python -m bench.baseline`` answers every turn of ``tests/eval/questions.yml`` with the single best
 passage of the five source documents and its citation (``来源：《title》，date，section``), and
-scores the answers with the evaluation runner's own checks (:func:`tests.eval.runner.run_case`), so
+scores the answers with the evaluation runner's own checks (:func:`evaluation.runner.run_case`), so
 the pass rate is directly comparable with the bot's. It uses the project's search index (same jieba
 dictionary, tokens, synonyms and BM25 parameters) restricted to ``passage`` entries: no curated
 facts, topic cards, NLU, dialogue or reply conventions. The difference between the two pass rates is
@@ -22,10 +22,10 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # why: runnable as a plain script as well as with -m
 
+from evaluation.runner import load_questions, run_case, summarise  # noqa: E402
 from knowledge.db import get_engine  # noqa: E402
 from knowledge.search import SearchIndex, load_entries, shared_tokenizer  # noqa: E402
 from knowledge.settings import get_settings  # noqa: E402
-from tests.eval.runner import load_questions, run_case, summarise  # noqa: E402
 
 
 def passage_index() -> SearchIndex:
@@ -49,7 +49,7 @@ def search_sender(index: SearchIndex) -> Callable[[str, str], list[dict]]:
 
 
 def run_baseline(cases: list[dict] | None = None) -> dict:
-    """The evaluation summary (as :func:`tests.eval.runner.summarise`) of the search baseline."""
+    """The evaluation summary (as :func:`evaluation.runner.summarise`) of the search baseline."""
     cases = cases if cases is not None else load_questions()
     send = search_sender(passage_index())
     return summarise([run_case(case, send) for case in cases])

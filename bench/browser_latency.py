@@ -1,7 +1,7 @@
 """First-answer latency in a real browser: widget on the demo page -> Rasa socket.io -> first bot bubble.
 
 ``python bench/browser_latency.py`` starts the action server, Rasa (newest ``models/rs-*.tar.gz`` or
-``--model``) and ``bot.web`` on free ports, opens the demo page in headless Debian Chromium, and for
+``--model``) and ``widget.app`` on free ports, opens the demo page in headless Debian Chromium, and for
 each question measures, inside the page, the time from sending (``RensheWidget.ask``) until the first
 new bot bubble is in the DOM (a MutationObserver, so Playwright's polling does not add to it).
 ``--page-url`` measures an already running demo page instead (e.g. ``make run``'s
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # why: runnable
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from bot.launcher import Service, bot_services, free_port, stop_all, wait_ready  # noqa: E402
+from ops.launcher import Service, bot_services, free_port, stop_all, wait_ready  # noqa: E402
 
 logger = logging.getLogger("bench.browser_latency")
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def main() -> int:
         services.append(
             Service(
                 "website demo",
-                [sys.executable, "-m", "bot.web", "--port", str(web_port),
+                [sys.executable, "-m", "widget", "--port", str(web_port),
                  "--socket-url", f"http://127.0.0.1:{rasa_port}"],
                 f"http://127.0.0.1:{web_port}/healthz",
                 f"http://127.0.0.1:{web_port}/",

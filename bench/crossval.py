@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "crossval"
 SUMMARY = ROOT / "results" / "crossval.json"
 # why: everything that changes the NLU model's predictions; the policies do not matter here.
-INPUTS = ("config.yml", "data/nlu", "data/dict", "data/topics", "bot/components.py", "bot/intent_classifier.py",
-          "bot/topic_features.py")
+INPUTS = ("config.yml", "data/nlu", "data/dict", "data/topics", "bot/nlu/components.py", "bot/nlu/intent_classifier.py",
+          "bot/nlu/topic_features.py")
 
 logger = logging.getLogger("bench.crossval")
 

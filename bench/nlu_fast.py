@@ -2,8 +2,8 @@
 
 ``python -m bench.nlu_fast [--seeds 0 1] [--no-rules] [--errors]`` rebuilds the features of ``config.yml``
 without Rasa: jieba tokens (with ``data/dict``), word 1-2-gram and character (char_wb) 1-4-gram counts, the
-knowledge-base topic scores of ``bot.topic_features``, a linear SVM (C=0.1), then the IntentGuard rules
-(``bot.components.rule_intent``). It prints intent macro-F1 per seed, the weakest intents and the top
+knowledge-base topic scores of ``bot.nlu.topic_features``, a linear SVM (C=0.1), then the IntentGuard rules
+(``bot.nlu.components.rule_intent``). It prints intent macro-F1 per seed, the weakest intents and the top
 confusions; ``--errors`` lists every held-out mistake (true, predicted, text) for whoever edits the examples.
 
 It takes about 20 s where ``make crossval`` takes about 6 minutes, so it is the tool for trying data edits and
@@ -29,7 +29,7 @@ def load(nlu: Path):
     import numpy as np
     from rasa.shared.nlu.training_data.loading import load_data
 
-    from bot.topic_features import bm25_weights, terms
+    from bot.nlu.topic_features import bm25_weights, terms
 
     jieba.setLogLevel(60)
     for path in sorted((ROOT / "data" / "dict").glob("*")):
@@ -59,7 +59,7 @@ def crossval(texts, intents, joined, topics, seed: int, c: float, chars: tuple[i
     from sklearn.model_selection import StratifiedKFold
     from sklearn.svm import LinearSVC
 
-    from bot.components import rule_intent
+    from bot.nlu.components import rule_intent
 
     topics = sp.csr_matrix(topics)
     rows = []

@@ -8,7 +8,7 @@ disturb each other):
 3. the knowledge-base benchmark (``bench/kb_search.py``: build time, search p50/p95);
 4. the bot: the one answering on ``BENCH_URL`` / localhost:5005, or, when nothing (or a load
    balancer) answers there, its own action server and Rasa server started on free ports with
-   ``bot.launcher.bot_services`` (temporary tracker store, HTTP API on with a random token);
+   ``ops.launcher.bot_services`` (temporary tracker store, HTTP API on with a random token);
 5. warm-up, then resident memory of both servers;
 6. NLU parse latency over every evaluation turn (``/model/parse``; in-process when the API is off);
 7. static vs knowledge-base reply latency, interleaved A-B-B-A in one sequence so machine noise hits
@@ -63,7 +63,7 @@ from bench import crossval, procs  # noqa: E402
 from bench.load import Counter, conversation_scripts, percentile, post_message, run_level  # noqa: E402
 from bench.report import write_report  # noqa: E402
 from bot import speedups  # noqa: E402
-from bot.launcher import Service, bot_services, free_port, stop_all, wait_ready  # noqa: E402
+from ops.launcher import Service, bot_services, free_port, stop_all, wait_ready  # noqa: E402
 
 logger = logging.getLogger("bench")
 
@@ -327,7 +327,7 @@ def cluster_under_test(settings: Settings, model: str | None) -> Iterator[tuple[
     if settings.cluster_url:
         yield settings.cluster_url, {}, f"the cluster at {settings.cluster_url}"
         return
-    from bot import cluster
+    from ops import cluster
 
     processes = settings.processes or cluster.wanted_processes()
     if processes < 2:
@@ -495,7 +495,7 @@ async def measure_static_vs_kb(bot: Bot, pairs: int, stock: Bot | None = None) -
 
 
 def measure_eval(bot: Bot) -> dict:
-    from tests.eval.runner import run, summarise
+    from evaluation.runner import run, summarise
 
     summary = summarise(run(bot.rest_url))
     return {k: summary[k] for k in ("passed", "total", "pass_rate", "categories")}

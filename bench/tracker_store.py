@@ -2,7 +2,7 @@
 
 Each turn is what the Rasa server does per message: ``retrieve`` the conversation, append a turn's
 five events (user message, action, bot message, slot, listen), ``save``. Rasa's own ``SQLTrackerStore``
-and ours (:class:`bot.tracker_store.ResilientSQLTrackerStore`, as ``endpoints.yml`` configures it) run
+and ours (:class:`bot.stores.tracker_store.ResilientSQLTrackerStore`, as ``endpoints.yml`` configures it) run
 interleaved ``--rounds`` times over ``--conversations`` x 4 turns, after 50 earlier conversations are in
 the table; prints JSON with CPU and wall milliseconds per turn (CPU is what a busy machine distorts least).
 """
@@ -26,7 +26,7 @@ def _stores(tmp: Path):
     from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.domain import Domain
 
-    from bot.tracker_store import ResilientSQLTrackerStore
+    from bot.stores.tracker_store import ResilientSQLTrackerStore
 
     domain = Domain.load(str(ROOT / "domain.yml"))
     return domain, {"rasa SQLTrackerStore": lambda name: SQLTrackerStore(domain, dialect="sqlite",

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # why: runnable as a plain script
 
 from bot.channels.wechat_settings import DEV_TOKEN  # noqa: E402
-from bot.channels.wechat_sim import WeChatPeer, text_message  # noqa: E402
+from ops.wechat_sim import WeChatPeer, text_message  # noqa: E402
 
 QUESTIONS = [
     "深圳有多少个社保服务网点",

@@ -3,7 +3,7 @@
 Contract: :func:`rasa_cors_origins` returns the origins for ``rasa run --cors``:
 
 * ``RASA_CORS`` (comma- or space-separated origins, e.g. ``https://renshe.example.gov.cn``) when set;
-* else the site's own origins: the website demo (``bot.web``) on ``http://localhost:<WEB_PORT>`` and
+* else the site's own origins: the website demo (``widget.app``) on ``http://localhost:<WEB_PORT>`` and
   ``http://127.0.0.1:<WEB_PORT>`` (port 8000 by default), plus ``WEB_ALLOWED_ORIGINS`` (the other
   sites that embed the widget, the same list the widget's API allows).
 

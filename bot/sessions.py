@@ -9,7 +9,7 @@ Contract:
 * Channel namespaces: widget conversations are ``w-…``, REST conversations ``rest-…``
   (:func:`rest_sender`), WeChat conversations the openid. A client of one channel can therefore
   never name (read, write or rate-limit) a conversation of another.
-* :func:`pii_hash_key` is ``PII_HASH_KEY``; outside development (:mod:`bot.env`) a missing key
+* :func:`pii_hash_key` is ``PII_HASH_KEY``; outside development (:mod:`bot.settings`) a missing key
   raises :class:`MissingKey` (checked at channel start-up by :func:`check_keys`), in development a
   published default keeps ``make run`` working. Session ids are signed with a key derived from it.
 """
@@ -24,7 +24,7 @@ import re
 import secrets
 from typing import Mapping
 
-from bot.env import environment_name, is_development
+from bot.settings import environment_name, is_development
 
 PII_KEY_ENV = "PII_HASH_KEY"
 DEV_PII_KEY = "renshe-dev-sender-key"

@@ -4,7 +4,7 @@ Contract:
 
 * :func:`sign_model` writes ``<model>.sig`` beside ``models/<name>.tar.gz``: a small JSON manifest
   with the file's SHA-256 and, when ``MODEL_SIGNING_KEY`` is set, an HMAC-SHA256 over the file name
-  and the digest. ``make train`` calls it (``python -m bot.ops sign-model``).
+  and the digest. ``make train`` calls it (``python -m ops.trackers sign-model``).
 * :func:`verify_model` recomputes the digest and compares it with the manifest (constant time). It
   raises :class:`ModelRejected` when the manifest is missing, names another file, the digest differs,
   or a key is configured and the HMAC is missing or wrong. The launcher and the cluster call it
@@ -87,7 +87,8 @@ def verify_model(model: str | Path, env: Mapping[str, str] | None = None) -> str
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
-        raise ModelRejected(f"{model.name}: no manifest {path.name} (sign it: python -m bot.ops sign-model)") from error
+        raise ModelRejected(
+            f"{model.name}: no manifest {path.name} (sign it: python -m ops.trackers sign-model)") from error
     except ValueError as error:
         raise ModelRejected(f"{model.name}: unreadable manifest {path.name}") from error
     if not isinstance(manifest, dict) or manifest.get("model") != model.name:

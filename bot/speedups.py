@@ -219,9 +219,9 @@ def _share_endpoint_sessions() -> None:
 
 # why: the classes of this bot's prediction graph, none of which runs TensorFlow (bot.* import no TensorFlow).
 TF_FREE_COMPONENTS = frozenset({
-    "bot.components.IntentGuard",
-    "bot.intent_classifier.LinearIntentClassifier",
-    "bot.topic_features.TopicFeaturizer",
+    "bot.nlu.components.IntentGuard",
+    "bot.nlu.intent_classifier.LinearIntentClassifier",
+    "bot.nlu.topic_features.TopicFeaturizer",
     "rasa.core.policies.ensemble.DefaultPolicyPredictionEnsemble",
     "rasa.core.policies.memoization.MemoizationPolicy",
     "rasa.core.policies.memoization.AugmentedMemoizationPolicy",

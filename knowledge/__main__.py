@@ -102,7 +102,7 @@ def cmd_userdict(settings: Settings, args: argparse.Namespace) -> int:
     content = load_content(settings.content_dir)
     text = render(content)
     path = settings.userdict_path
-    # why: the NLU's topic featurizer (bot.topic_features) reads the topic texts from data/topics/; not
+    # why: the NLU's topic featurizer (bot.nlu.topic_features) reads the topic texts from data/topics/; not
     # from data/dict/, whose every file the JiebaTokenizer loads as a dictionary.
     topics_path = path.parent.parent / "topics" / "topics.json"
     topics_text = render_topic_documents(content)

@@ -29,7 +29,7 @@ _lock = threading.Lock()
 
 def make_engine(url: str, sqlite_pragmas: tuple[str, ...] = ("foreign_keys=ON",)) -> Engine:
     """An engine for ``url``: SQLite files get their folder, thread sharing and ``sqlite_pragmas``;
-    other databases get a pre-ping pool. Shared with the app database (``bot.feedback``)."""
+    other databases get a pre-ping pool. Shared with the app database (``widget.store``)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

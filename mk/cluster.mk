@@ -30,7 +30,7 @@ run-cluster: ## 2 Rasa + 2 action servers behind nginx on :5005 with PostgreSQL 
 .PHONY: run-cluster-local
 run-cluster-local: install train nginx-deps ## the cluster as local processes (nginx, PostgreSQL + Redis on loopback), no Docker
 	@mkdir -p var
-	$(PY) -m bot.cluster --model $(MODEL) $(CLUSTER_ARGS)
+	$(PY) -m ops.cluster --model $(MODEL) $(CLUSTER_ARGS)
 
 .PHONY: test-scale
 test-scale: install train nginx-deps ## the scale tests alone: cluster faults, security, retention/export, fuzz
@@ -38,17 +38,17 @@ test-scale: install train nginx-deps ## the scale tests alone: cluster faults, s
 
 .PHONY: db-index
 db-index: install ## create the tracker store's events table and the indexes Rasa does not create
-	$(PY) -m bot.ops db-index
+	$(PY) -m ops.trackers db-index
 
 .PHONY: retention
 retention: install ## delete conversations idle for more than DAYS days: make retention DAYS=180
 	@if [ -z "$(DAYS)" ]; then echo "usage: make retention DAYS=<n> (or set RETENTION_DAYS)" >&2; exit 2; fi
-	$(PY) -m bot.ops retention --days $(DAYS)
+	$(PY) -m ops.trackers retention --days $(DAYS)
 
 .PHONY: export-conversation
 export-conversation: install ## one resident's conversations as JSON: make export-conversation SENDER=<id>
 	@if [ -z "$(SENDER)" ]; then echo "usage: make export-conversation SENDER=<conversation id>" >&2; exit 2; fi
-	$(PY) -m bot.ops export "$(SENDER)"
+	$(PY) -m ops.trackers export "$(SENDER)"
 
 $(TOOLS_VENV)/bin/pip-audit: | $(PY)
 	@echo "installing pip-audit $(PIP_AUDIT_VERSION) in $(TOOLS_VENV) ..."
@@ -58,4 +58,4 @@ $(TOOLS_VENV)/bin/pip-audit: | $(PY)
 
 .PHONY: audit
 audit: install $(TOOLS_VENV)/bin/pip-audit ## dependency audit of constraints.txt (exceptions: deploy/audit-exceptions.txt)
-	$(PY) -m bot.audit --pip-audit $(TOOLS_VENV)/bin/pip-audit
+	$(PY) -m ops.audit --pip-audit $(TOOLS_VENV)/bin/pip-audit

@@ -25,8 +25,8 @@ browser-deps: ## install Debian's chromium and CJK fonts for the browser tests, 
 
 .PHONY: web
 web: install web-deps ## serve the demo page and widget alone on http://localhost:8000/ (Rasa expected on :5005)
-	$(PY) -m bot.web --port 8000
+	$(PY) -m widget --port 8000
 
 .PHONY: test-browser
 test-browser: kb train web-deps browser-deps ## run only the browser tests (starts the real bot)
-	BOT_MODEL=$(MODEL) $(PY) -m pytest -q -m browser tests/web
+	BOT_MODEL=$(MODEL) $(PY) -m pytest -q -m browser tests/widget

@@ -5,7 +5,7 @@ WECHAT_URL ?= http://localhost:5005/webhooks/wechat/webhook
 
 .PHONY: wechat-sim
 wechat-sim: install ## chat with the running bot (make run) through the WeChat path, signed like WeChat
-	$(PY) -m bot.channels.wechat_sim --url $(WECHAT_URL)
+	$(PY) -m ops.wechat_sim --url $(WECHAT_URL)
 
 .PHONY: wechat-test
 wechat-test: install ## run the WeChat channel tests (end-to-end ones need `make train` and Redis)

@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 import requests
 
-from bot.launcher import bot_services, free_port, stop_all, wait_ready
+from ops.launcher import bot_services, free_port, stop_all, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +99,7 @@ def playwright():
 @pytest.fixture(scope="session")
 def browser(playwright):
     """Debian's headless Chromium (``make browser-deps``), shared by every browser test."""
-    from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.widget.conftest import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)")

@@ -39,10 +39,10 @@ from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from bot.env import is_development
 from bot.ratelimit import RateLimiter, limiter_from_env
 from bot.sanitize import clean_user_text, mask_continuation, mask_pii, safe_sender_id
 from bot.script import HANT, convert_output, is_traditional, to_simplified, wanted_script
+from bot.settings import is_development
 
 logger = logging.getLogger(__name__)
 

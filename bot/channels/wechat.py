@@ -56,8 +56,8 @@ from bot.channels.guard import guard_message, guarded
 from bot.channels.guard import replies as guard_replies
 from bot.channels.wechat_client import WeChatClient, mask_openid
 from bot.channels.wechat_settings import WeChatSettings
-from bot.channels.wechat_store import WeChatStore, store_from_url
 from bot.sanitize import clean_user_text
+from bot.stores.wechat_store import WeChatStore, store_from_url
 
 logger = logging.getLogger(__name__)
 

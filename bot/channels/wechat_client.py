@@ -27,7 +27,7 @@ from typing import Callable, List, Tuple
 import requests
 
 from bot.channels.wechat_settings import DEFAULT_API_BASE, WeChatSettings
-from bot.channels.wechat_store import WeChatStore
+from bot.stores.wechat_store import WeChatStore
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Contract: :meth:`WeChatSettings.from_env` returns a frozen, checked object or raises
 :class:`WeChatConfigError`. Outside production an unset ``WECHAT_TOKEN`` falls back to
 :data:`DEV_TOKEN` (with a warning) so ``make run`` works on embedded defaults only in development
-(:mod:`bot.env`: ``APP_ENV``/``RASA_ENV`` unset or ``development``); every other environment name is
+(:mod:`bot.settings`: ``APP_ENV``/``RASA_ENV`` unset or ``development``); every other environment name is
 production, where an empty or placeholder token (the published development token included) is refused.
 
 This module imports neither rasa nor sanic, so the simulator and the benchmark can use it cheaply.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from bot.env import environment_name, is_development
+from bot.settings import environment_name, is_development
 
 logger = logging.getLogger(__name__)
 

@@ -16,14 +16,11 @@ Contract:
 * ``rasa`` refuses to start (exit 1) unless :func:`bot.signing.verify_model` accepts ``RASA_MODEL`` — the
   check the launcher and the cluster make — and the keys that have only development defaults are set
   outside development (the launcher's ``check_keys``). Then it ``exec``s the command line the launcher
-  builds (``bot.launcher.bot_services``): ``python -m bot.speedups run --model ... --interface $BOT_HOST
+  builds (``ops.launcher.bot_services``): ``python -m bot.speedups run --model ... --interface $BOT_HOST
   --port 5005 --credentials ... --endpoints ... --cors ...`` plus ``--enable-api --auth-token`` only
   when ``RASA_API_TOKEN`` is set. ``RASA_SPEEDUPS=0`` gives plain ``rasa``, as in the launcher.
 * Nothing is downloaded and no model is trained here: the model comes from a mounted volume.
-* Module names: the code is being moved (``bot.launcher`` -> ``ops.launcher``, ``bot.web`` -> ``widget``,
-  ``bot.console`` -> ``console``, ``bot.tracker_store`` -> ``bot.stores.tracker_store``). Each role names
-  the new module first and the old one second and runs the first that exists.
-  TODO(merge): once the move has landed, drop the old names (tests/deploy/test_artefacts.py too).
+* Module names: one per role (:data:`MODULES`); ``tests/deploy/test_artefacts.py`` checks each is importable.
 """
 
 from __future__ import annotations
@@ -45,14 +42,14 @@ CONSOLE_PORT = 8001
 # why: the launcher's REQUEST_MAX_SIZE: a resident's message is a few KB; Sanic's default is 100 MB.
 REQUEST_MAX_SIZE = 64 * 1024
 
-# New name first, old name second (module docstring).
+# The module of each role (a tuple: module() takes the first importable one).
 MODULES: Dict[str, Sequence[str]] = {
     "speedups": ("bot.speedups",),
     "signing": ("bot.signing",),
-    "sessions": ("bot.sessions", "bot.settings"),
-    "tracker_store": ("bot.stores.tracker_store", "bot.tracker_store"),
-    "widget": ("widget", "bot.web"),
-    "console": ("console", "bot.console"),
+    "sessions": ("bot.sessions",),
+    "tracker_store": ("bot.stores.tracker_store",),
+    "widget": ("widget",),
+    "console": ("console",),
     "knowledge": ("knowledge",),
     "actions": ("actions",),
 }
@@ -143,7 +140,7 @@ def role_env(role: str) -> Dict[str, str]:
 
 
 def init_tracker_store() -> List[str]:
-    """Rasa's ``events`` table and the indexes Rasa does not create (``bot.ops db-index``)."""
+    """Rasa's ``events`` table and the indexes Rasa does not create (``ops.trackers db-index``)."""
     import sqlalchemy as sa
 
     store = importlib.import_module(module("tracker_store"))
@@ -160,7 +157,7 @@ def _upstream(hosts: Sequence[str], port: int) -> str:
 
 
 def render_nginx_conf(rasa_hosts: Sequence[str], action_hosts: Sequence[str], run_dir: str) -> str:
-    """``deploy/nginx.conf.template`` filled like ``bot.cluster.render_nginx_conf``, for containers."""
+    """``deploy/nginx.conf.template`` filled like ``ops.cluster.render_nginx_conf``, for containers."""
     values = {
         "run_dir": run_dir,
         "max_body": f"{REQUEST_MAX_SIZE // 1024}k",

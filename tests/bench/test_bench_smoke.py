@@ -15,7 +15,7 @@ from bench import procs
 from bench.baseline import run_baseline
 from bench.load import conversation_scripts, percentile, run_level
 from bench.report import write_report
-from tests.eval.runner import load_questions
+from evaluation.runner import load_questions
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ import requests
 from bot.channels.wechat import WeChatInput
 from bot.channels.wechat_client import WeChatClient
 from bot.channels.wechat_settings import WeChatSettings
-from bot.channels.wechat_sim import WeChatPeer
-from bot.channels.wechat_store import MemoryStore, RedisStore, WeChatStore
-from bot.launcher import Service, bot_services, free_port, stop_all, wait_ready
+from bot.stores.wechat_store import MemoryStore, RedisStore, WeChatStore
+from ops.launcher import Service, bot_services, free_port, stop_all, wait_ready
+from ops.wechat_sim import WeChatPeer
 from tests.bot.wechat_helpers import AES_KEY, APPID, SECRET, ChannelServer, FakeRasa, FakeWeChatAPI
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -8,9 +8,9 @@ from typing import List
 import pytest
 from sanic import Sanic
 
-from bot.cluster import ClusterPlan, rasa_service
 from bot.cors import rasa_cors_origins
-from bot.launcher import bot_services
+from ops.cluster import ClusterPlan, rasa_service
+from ops.launcher import bot_services
 from tests.bot.asgi import requests_to
 
 FOREIGN = "https://evil.example"

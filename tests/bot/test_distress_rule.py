@@ -1,4 +1,4 @@
-"""The distress rule of bot.components.IntentGuard: self-harm, violence and acute distress (简体, 繁體, 粤语) are
+"""The distress rule of bot.nlu.components.IntentGuard: self-harm, violence and acute distress (简体, 繁體, 粤语) are
 ``distress`` before any other rule; worried residents with a real question are left to the model."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.components import rule_intent
+from bot.nlu.components import rule_intent
 
 ROOT = Path(__file__).resolve().parents[2]
 

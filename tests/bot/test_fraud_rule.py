@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from actions.composer import parse_option
-from bot.components import rule_intent
+from bot.nlu.components import rule_intent
 
 
 @pytest.mark.parametrize("text", [

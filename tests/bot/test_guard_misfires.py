@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.components import rule_intent
+from bot.nlu.components import rule_intent
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GENUINE = [

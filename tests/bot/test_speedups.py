@@ -98,7 +98,7 @@ def test_install_is_idempotent(stock_and_patched):
 
 
 def test_launcher_starts_rasa_through_speedups(monkeypatch):
-    from bot.launcher import bot_services
+    from ops.launcher import bot_services
 
     monkeypatch.delenv("RASA_SPEEDUPS", raising=False)
     rasa = next(s for s in bot_services("models/x.tar.gz") if s.name == "rasa server")

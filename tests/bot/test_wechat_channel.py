@@ -409,7 +409,7 @@ def test_rasa_failure_gets_a_polite_answer(make_channel):
 
 def test_development_token_default_matches_the_simulator():
     # why: `make wechat-sim` signs with DEV_TOKEN when WECHAT_TOKEN is unset, like the server.
-    from bot.channels import wechat_sim
+    from ops import wechat_sim
 
     assert wechat_sim.WeChatPeer("http://x").token == DEV_TOKEN
     assert json.loads(json.dumps({"ok": True}))

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bot.channels.wechat_client import WeChatClient
-from bot.channels.wechat_store import MemoryStore
+from bot.stores.wechat_store import MemoryStore
 from tests.bot.wechat_helpers import APPID, SECRET, new_openid
 
 

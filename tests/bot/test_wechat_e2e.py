@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from bot.channels.wechat_settings import DEV_TOKEN
-from bot.channels.wechat_sim import (
+from ops.wechat_sim import (
     WeChatPeer,
     event_message,
     location_message,

@@ -16,7 +16,7 @@ from bot.channels.wechat import (
     split_text,
 )
 from bot.channels.wechat_settings import DEFAULT_MENU_PATH, DEV_TOKEN, WeChatConfigError, WeChatSettings
-from bot.channels.wechat_store import MemoryStore
+from bot.stores.wechat_store import MemoryStore
 from tests.bot.conftest import REDIS_URL
 from tests.bot.wechat_helpers import AES_KEY, APPID
 

@@ -11,10 +11,10 @@ from typing import Iterator
 
 import pytest
 
-from bot.console.app import create_app
-from bot.console.auth import Authenticator, load_secret
-from bot.console.settings import ConsoleSettings
-from bot.console.store import Store
+from console.app import create_app
+from console.auth import Authenticator, load_secret
+from console.settings import ConsoleSettings
+from console.store import Store
 from tests.console.support import PASSWORD, EmptyAppStore, FakeRasa, ServerThread, console_env, copy_project
 
 
@@ -34,7 +34,7 @@ def _cheap_password_hashes() -> Iterator[None]:
     """
     from argon2 import PasswordHasher
 
-    import bot.console.auth as auth  # TODO(merge): console.auth after the module move
+    import console.auth as auth
 
     patch = pytest.MonkeyPatch()
     patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

@@ -13,8 +13,8 @@ from typing import Any
 import requests
 from aiohttp import web
 
-from bot.console.rasa_client import RasaClient, RasaReply
-from bot.launcher import free_port
+from console.rasa_client import RasaClient, RasaReply
+from ops.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery"

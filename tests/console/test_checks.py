@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.console.checks import MAX_CHARS, char_ngrams, check_example, jaccard, normalise, rasa_validate
-from bot.console.nlu_files import NluRepository
-from bot.console.settings import ConsoleSettings
+from console.checks import MAX_CHARS, char_ngrams, check_example, jaccard, normalise, rasa_validate
+from console.nlu_files import NluRepository
+from console.settings import ConsoleSettings
 from tests.console.support import console_env, copy_project, flashes, post_form, sign_in
 
 NLU = """version: "3.1"
@@ -144,9 +144,9 @@ def _drop_domain_intent(project: Path, intent: str) -> None:
 def test_web_changes_are_validated_and_reverted_byte_for_byte(project, fake_rasa, broken):
     """Through the web app: the rewritten file is validated (Rasa's NLU reader, intents in the domain);
     on failure the old bytes come back."""
-    from bot.console.app import create_app
-    from bot.console.auth import Authenticator, load_secret
-    from bot.console.store import Store
+    from console.app import create_app
+    from console.auth import Authenticator, load_secret
+    from console.store import Store
     from tests.console.support import PASSWORD, EmptyAppStore, ServerThread
 
     if broken:
@@ -188,9 +188,9 @@ def test_a_project_wide_error_does_not_block_a_save_but_blocks_training(project,
     before retraining stops the run instead (issue 17: saves no longer run it)."""
     import time
 
-    from bot.console.app import create_app
-    from bot.console.auth import Authenticator, load_secret
-    from bot.console.store import Store
+    from console.app import create_app
+    from console.auth import Authenticator, load_secret
+    from console.store import Store
     from tests.console.support import PASSWORD, EmptyAppStore, ServerThread
 
     (project / "data" / "stories" / "broken.yml").write_text(

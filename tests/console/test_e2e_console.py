@@ -20,13 +20,13 @@ import pytest
 import requests
 from ruamel.yaml import YAML
 
-from bot.console.app import create_app
-from bot.console.rasa_client import RasaClient
-from bot.console.settings import ConsoleSettings
-from bot.console.store import Store
-from bot.console.training import content_hash, in_test_fold, project_files
-from bot.launcher import bot_services, free_port, stop_all, wait_ready
 from bot.signing import sign_model
+from console.app import create_app
+from console.rasa_client import RasaClient
+from console.settings import ConsoleSettings
+from console.store import Store
+from console.training import content_hash, in_test_fold, project_files
+from ops.launcher import bot_services, free_port, stop_all, wait_ready
 from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, ServerThread, console_env, copy_project
 
@@ -140,7 +140,7 @@ def e2e(tmp_path_factory):
                 [
                     sys.executable,
                     "-m",
-                    "bot.console",
+                    "console",
                     "create-user",
                     name,
                     "--role",

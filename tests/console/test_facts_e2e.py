@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from bot.console.app import create_app
-from bot.console.auth import Authenticator, load_secret
-from bot.console.settings import ConsoleSettings
-from bot.console.store import Store
-from bot.launcher import free_port
+from console.app import create_app
+from console.auth import Authenticator, load_secret
+from console.settings import ConsoleSettings
+from console.store import Store
 from knowledge.service import KnowledgeService
+from ops.launcher import free_port
 from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, FakeRasa, ServerThread, console_env, csrf_of
-from tests.web.conftest import CHROMIUM
+from tests.widget.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.console import handoff
-from bot.console.store import Store
+from console import handoff
+from console.store import Store
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "handoff" / "tracker_events.json"
 

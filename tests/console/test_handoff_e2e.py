@@ -21,16 +21,16 @@ import requests
 from playwright.sync_api import Page, expect
 
 from bot.channels.wechat_settings import DEV_TOKEN
-from bot.channels.wechat_sim import WeChatPeer, text_message
-from bot.console.app import create_app
-from bot.console.auth import Authenticator, load_secret
-from bot.console.rasa_client import RasaClient
-from bot.console.settings import ConsoleSettings
-from bot.console.store import Store
-from bot.launcher import bot_services, free_port, stop_all, wait_ready
+from console.app import create_app
+from console.auth import Authenticator, load_secret
+from console.rasa_client import RasaClient
+from console.settings import ConsoleSettings
+from console.store import Store
+from ops.launcher import bot_services, free_port, stop_all, wait_ready
+from ops.wechat_sim import WeChatPeer, text_message
 from tests.browser import browser_scope
 from tests.console.support import PASSWORD, ServerThread, console_env, copy_project
-from tests.web.conftest import CHROMIUM, LOOPBACK_CORS, start_web_site
+from tests.widget.conftest import CHROMIUM, LOOPBACK_CORS, start_web_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(900)]
 

@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from bot.console.app import create_app
+from console.app import create_app
 from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, FakeRasa, ServerThread
 from tests.console.test_handoff import tracker_url  # noqa: F401 - the fixture tracker store

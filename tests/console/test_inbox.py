@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.console.app import CONSOLE, create_app, mask_response_text
-from bot.console.inbox import build_inbox, feedback_occurrences, item_key, tracker_occurrences
-from bot.console.nlu_files import NluRepository
-from bot.feedback import AppStore
+from console.app import CONSOLE, create_app, mask_response_text
+from console.inbox import build_inbox, feedback_occurrences, item_key, tracker_occurrences
+from console.nlu_files import NluRepository
 from tests.console.support import FakeRasa, ServerThread, flashes, post_form, sign_in
+from widget.store import AppStore
 
 ID_CARD = "440301199001011234"
 PHONE = "13812345678"
@@ -81,7 +81,7 @@ class RawFeedbackStore:
     """Feedback as an older or buggy writer might have stored it: NOT masked."""
 
     def list_feedback(self, limit=100, rating=None, since=None):
-        from bot.feedback import Feedback
+        from widget.store import Feedback
 
         return [
             Feedback(
@@ -99,7 +99,7 @@ class RawFeedbackStore:
         ]
 
     def list_handoffs(self, limit=100, status=None):
-        from bot.feedback import Handoff
+        from widget.store import Handoff
 
         return [
             Handoff(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from bot.console.app import create_app
+from console.app import create_app
 from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, FakeRasa, ServerThread
-from tests.web.conftest import CHROMIUM
+from tests.widget.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.console import new_intent
-from bot.console.app import create_app
-from bot.console.auth import Authenticator, load_secret
-from bot.console.settings import ConsoleSettings
-from bot.console.store import Store
+from console import new_intent
+from console.app import create_app
+from console.auth import Authenticator, load_secret
+from console.settings import ConsoleSettings
+from console.store import Store
 from knowledge.service import KnowledgeService
 from tests.console.support import EmptyAppStore, FakeRasa, ServerThread, console_env, flashes, post_form, sign_in
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.console.nlu_files import (
+from console.nlu_files import (
     Add,
     ConflictError,
     Delete,

@@ -11,9 +11,9 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from bot.console import app as console_app
-from bot.console.auth import ADMIN_ONLY, PERMISSIONS, AuthError, can, hash_password, verify_password
-from bot.console.store import SessionRow, User, utcnow
+from console import app as console_app
+from console.auth import ADMIN_ONLY, PERMISSIONS, AuthError, can, hash_password, verify_password
+from console.store import SessionRow, User, utcnow
 from tests.console.support import PASSWORD, console_env, csrf_of, flashes, post_form, sign_in
 
 SAMPLE_PARAMS = {
@@ -278,7 +278,7 @@ def test_every_change_is_in_the_audit_log(server, users, store, project):
 def test_cli_creates_users_from_stdin(project):
     env = {**console_env(project)}
     run = subprocess.run(
-        [sys.executable, "-m", "bot.console", "create-user", "li", "--role", "admin", "--password-stdin"],
+        [sys.executable, "-m", "console", "create-user", "li", "--role", "admin", "--password-stdin"],
         input="a-very-long-secret\n",
         capture_output=True,
         text=True,
@@ -287,7 +287,7 @@ def test_cli_creates_users_from_stdin(project):
     )
     assert run.returncode == 0, run.stderr
     weak = subprocess.run(
-        [sys.executable, "-m", "bot.console", "create-user", "wang", "--password-stdin"],
+        [sys.executable, "-m", "console", "create-user", "wang", "--password-stdin"],
         input="short\n",
         capture_output=True,
         text=True,

@@ -8,9 +8,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from bot.console.app import _safe_next
-from bot.console.auth import password_problem
-from bot.console.store import SessionRow, Store
+from console.app import _safe_next
+from console.auth import password_problem
+from console.store import SessionRow, Store
 from tests.console.support import PASSWORD, csrf_of, sign_in
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.console.nlu_files import NluRepository
-from bot.console.training import (
+from bot.signing import sign_model
+from console.nlu_files import NluRepository
+from console.training import (
     LogProgress,
     TrainingError,
     TrainingManager,
@@ -22,7 +23,6 @@ from bot.console.training import (
     read_intent_report,
     split_heldout,
 )
-from bot.signing import sign_model
 from tests.console.support import csrf_of, flashes, post_form, sign_in
 
 

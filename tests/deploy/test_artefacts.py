@@ -33,9 +33,8 @@ THIRD_PARTY_VARIABLES = {
     "SANIC_HOST": "rasa_sdk",
 }
 
-# TODO(merge): after the module move, keep only the new names (first of each pair).
-ENTRYPOINT_MODULES = {"widget": ("widget", "bot.web"), "console": ("console", "bot.console")}
-LAUNCHERS = ("ops.launcher", "bot.launcher")
+ENTRYPOINT_MODULES = {"widget": ("widget",), "console": ("console",)}
+LAUNCHERS = ("ops.launcher",)
 
 
 def _variables(path: Path) -> set[str]:

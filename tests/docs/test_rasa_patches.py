@@ -13,19 +13,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "rasa-patches.md"
-# Where code loaded by Rasa lives (old and new layout: the module move of issue 19).
+# Where our code lives (the layout of issue 19).
 CODE_DIRS = ("bot", "actions", "knowledge", "console", "widget", "ops")
 _MARKER = re.compile(r"^# rasa-patch: ([a-z0-9-]+)\b", re.M)
-# The modules known to patch Rasa (issue 19): each must carry a marker. Old path | new path.
-# TODO(merge): keep the new paths only.
+# The modules known to patch Rasa (issue 19): each must carry a marker.
 KNOWN = {
     "validator-cache": ("bot/speedups.py",),
     "endpoint-session": ("bot/speedups.py",),
     "tensorflow-stub": ("bot/speedups.py",),
     "rest-channel": ("bot/channels/rest.py",),
     "socketio-channel": ("bot/channels/socketio.py",),
-    "tracker-store": ("bot/stores/tracker_store.py", "bot/tracker_store.py"),
-    "lock-store": ("bot/stores/lock_store.py", "bot/lock_store.py"),
+    "tracker-store": ("bot/stores/tracker_store.py",),
+    "lock-store": ("bot/stores/lock_store.py",),
 }
 
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
+from evaluation.runner import invented_numbers, load_conversations, print_summary, run, summarise
 from knowledge.service import KnowledgeService
-from tests.eval.runner import invented_numbers, load_conversations, print_summary, run, summarise
 
 pytestmark = pytest.mark.e2e
 

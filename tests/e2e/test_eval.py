@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from evaluation.runner import numbers_in, print_summary, run, summarise
 from knowledge.service import KnowledgeService
-from tests.eval.runner import numbers_in, print_summary, run, summarise
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""What the single-machine Rasa server (``make run``'s, started by bot.launcher) shows a stranger.
+"""What the single-machine Rasa server (``make run``'s, started by ops.launcher) shows a stranger.
 
 The HTTP API is on (with a token, as ``make run`` does for the trainer console): still ``/version``
 is 404, ``/`` names no version, and a foreign web page gets no CORS permission and cannot open the

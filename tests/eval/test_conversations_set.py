@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.eval.runner import EMERGENCY_NUMBERS
+from evaluation.runner import EMERGENCY_NUMBERS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -72,7 +72,7 @@ def test_the_patterns_of_the_issue_are_written_down():
 
 def test_the_runner_scores_turns_and_conversations(tmp_path, monkeypatch):
     """make eval's scoring on canned replies: one conversation passes, one fails a turn, one invents a number."""
-    from tests.eval import runner
+    from evaluation import runner
 
     cases = [
         {"id": "ok", "category": "x", "turns": [{"text": "a", "must_contain": ["20.7万人"]}] * 3},

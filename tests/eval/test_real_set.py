@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.eval import real_score
-from tests.eval.real_score import score
+from evaluation import real_score
+from evaluation.real_score import score
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = real_score.load_questions()

@@ -1,4 +1,4 @@
-"""Fixtures for the scale tests: the whole cluster (``bot.cluster``) on free ports.
+"""Fixtures for the scale tests: the whole cluster (``ops.cluster``) on free ports.
 
 Real processes everywhere: a private PostgreSQL server (see :class:`PrivatePostgres` for why not the
 shared one), a private Redis server (:class:`PrivateRedis`; the machine's Redis with a random key
@@ -20,9 +20,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from bot.cluster import Cluster, ClusterPlan
-from bot.launcher import wait_ready
 from bot.signing import ModelRejected, sign_model, verify_model
+from ops.cluster import Cluster, ClusterPlan
+from ops.launcher import wait_ready
 from tests.scale.support import PrivatePostgres, PrivateRedis
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Dict, List, Set, Tuple
 
-from bot.channels.wechat_sim import WeChatPeer, build_xml, new_msg_id
+from ops.wechat_sim import WeChatPeer, build_xml, new_msg_id
 
 QUESTIONS = [
     "深圳有多少个社保服务网点", "那上海呢", "全国呢", "社保卡怎么补办", "失业保险怎么领", "最低工资是多少",

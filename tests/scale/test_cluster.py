@@ -28,7 +28,7 @@ import requests
 import sqlalchemy as sa
 
 from bot.channels.guard import replies
-from bot.launcher import ROOT, wait_ready
+from ops.launcher import ROOT, wait_ready
 from tests.scale import fuzz
 from tests.scale.conftest import RATE_LIMIT_BURST, WECHAT_TOKEN, ScaleCluster
 from tests.scale.support import pii_in_logs, pii_in_tracker, strings_in, user_texts
@@ -337,7 +337,7 @@ def test_export_and_retention_on_the_cluster_store(cluster: ScaleCluster, tmp_pa
     raw_id = "user-13812345678"  # a conversation id that is itself personal data
     assert cluster.say("深圳有多少个社保服务网点", raw_id).status_code == 200
     out = tmp_path / "export.json"
-    subprocess.run([sys.executable, "-m", "bot.ops", "--db", cluster.plan.database_url, "export", raw_id,
+    subprocess.run([sys.executable, "-m", "ops.trackers", "--db", cluster.plan.database_url, "export", raw_id,
                     "--out", str(out)], cwd=ROOT, check=True, timeout=120, capture_output=True)
     export = json.loads(out.read_text(encoding="utf-8"))
     assert export["sender_id"].startswith("pii-") and export["event_count"] >= 3
@@ -347,7 +347,7 @@ def test_export_and_retention_on_the_cluster_store(cluster: ScaleCluster, tmp_pa
     with cluster.engine.begin() as connection:
         connection.execute(sa.text("INSERT INTO events (sender_id, type_name, timestamp, data) "
                                    "VALUES (:s, 'user', :t, '{}')"), {"s": old, "t": time.time() - 400 * 86400})
-    done = subprocess.run([sys.executable, "-m", "bot.ops", "--db", cluster.plan.database_url, "retention",
+    done = subprocess.run([sys.executable, "-m", "ops.trackers", "--db", cluster.plan.database_url, "retention",
                            "--days", "180"], cwd=ROOT, check=True, timeout=120, capture_output=True, text=True)
     assert "deleted 1 events of 1 conversations" in done.stdout
     assert user_texts(cluster.engine, export["sender_id"])  # recent conversations are kept
