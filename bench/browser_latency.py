@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # why: runnable
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from ops.launcher import Service, bot_services, free_port, stop_all, wait_ready  # noqa: E402
+from ops.launcher import bot_services  # noqa: E402
+from ops.supervise import Service, free_port, stop_all, wait_ready  # noqa: E402
 
 logger = logging.getLogger("bench.browser_latency")
 ROOT = Path(__file__).resolve().parent.parent

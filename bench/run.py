@@ -63,7 +63,8 @@ from bench import crossval, procs  # noqa: E402
 from bench.load import Counter, conversation_scripts, percentile, post_message, run_level  # noqa: E402
 from bench.report import write_report  # noqa: E402
 from bot import speedups  # noqa: E402
-from ops.launcher import Service, bot_services, free_port, stop_all, wait_ready  # noqa: E402
+from ops.launcher import bot_services  # noqa: E402
+from ops.supervise import Service, free_port, stop_all, wait_ready  # noqa: E402
 
 logger = logging.getLogger("bench")
 

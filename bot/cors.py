@@ -21,9 +21,10 @@ replies through a resident's browser. A ``*`` in ``RASA_CORS`` is dropped with a
 from __future__ import annotations
 
 import logging
-import os
 import re
 from typing import List, Mapping, Sequence
+
+from bot.settings import environ
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _split(value: str | None) -> List[str]:
 
 def site_origins(env: Mapping[str, str] | None = None) -> List[str]:
     """The website demo's own origins and ``WEB_ALLOWED_ORIGINS``."""
-    env = os.environ if env is None else env
+    env = environ(env)
     port = (env.get("WEB_PORT") or DEFAULT_WEB_PORT).strip()
     own = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
     return list(dict.fromkeys(own + _split(env.get("WEB_ALLOWED_ORIGINS"))))
@@ -44,7 +45,7 @@ def site_origins(env: Mapping[str, str] | None = None) -> List[str]:
 
 def rasa_cors_origins(env: Mapping[str, str] | None = None) -> List[str]:
     """The origins for ``rasa run --cors`` (module docstring); never empty, never ``*``."""
-    env = os.environ if env is None else env
+    env = environ(env)
     origins = _split(env.get("RASA_CORS"))
     if "*" in origins:
         logger.error("RASA_CORS: '*' is refused (with credentials it would let every site read the bot's "

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import abc
 import logging
-import os
 import threading
 import time
 from typing import Dict, Mapping, Tuple
+
+from bot.settings import environ
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ _KINDS = {
 
 def limiter_from_env(env: Mapping[str, str] | None = None, kind: str = "conversation") -> RateLimiter:
     """The limiter of ``kind`` the environment asks for (module docstring)."""
-    env = os.environ if env is None else env
+    env = environ(env)
     name, default_burst, default_rate = _KINDS[kind]
     burst = int(env.get(f"{name}BURST") or default_burst)
     raw = env.get(f"{name}PER_MINUTE")
@@ -158,7 +159,7 @@ def limiter_from_env(env: Mapping[str, str] | None = None, kind: str = "conversa
 
 
 def trusted_proxies(env: Mapping[str, str] | None = None) -> frozenset[str]:
-    env = os.environ if env is None else env
+    env = environ(env)
     return frozenset(p.strip() for p in (env.get("TRUSTED_PROXIES") or "").split(",") if p.strip())
 
 

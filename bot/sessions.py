@@ -19,12 +19,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from typing import Mapping
 
-from bot.settings import environment_name, is_development
+from bot.settings import environ, environment_name, is_development
 
 PII_KEY_ENV = "PII_HASH_KEY"
 DEV_PII_KEY = "renshe-dev-sender-key"
@@ -40,7 +39,7 @@ class MissingKey(RuntimeError):
 
 
 def pii_hash_key(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
+    env = environ(env)
     key = (env.get(PII_KEY_ENV) or "").strip()
     if key:
         return key

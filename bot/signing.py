@@ -22,10 +22,11 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Mapping
+
+from bot.settings import environ
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _mac(key: str, name: str, digest: str) -> str:
 
 
 def _key(env: Mapping[str, str] | None) -> str:
-    return ((env if env is not None else os.environ).get(KEY_ENV) or "").strip()
+    return (environ(env).get(KEY_ENV) or "").strip()
 
 
 def sign_model(model: str | Path, env: Mapping[str, str] | None = None) -> Path:

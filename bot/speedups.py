@@ -45,6 +45,8 @@ import os
 import sys
 from typing import Any, Dict, List
 
+from bot.settings import environ
+
 logger = logging.getLogger(__name__)
 _installed = False
 
@@ -312,7 +314,7 @@ def _stub_finder():
 
 def stub_tensorflow(model: str | None) -> bool:
     """Serve an inert TensorFlow when ``model`` needs none (module docstring); True when installed."""
-    if os.environ.get("RASA_STUB_TENSORFLOW", "1").strip().lower() in ("0", "false", "no", "off"):
+    if environ().get("RASA_STUB_TENSORFLOW", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
     if any(name.split(".")[0] in _STUBBED for name in sys.modules):
         return False  # too late: the real one is loaded
@@ -350,7 +352,7 @@ def _model_argument(argv: List[str]) -> str | None:
 
 def enabled() -> bool:
     """False when ``RASA_SPEEDUPS`` is 0 / false / no / off."""
-    return os.environ.get("RASA_SPEEDUPS", "1").strip().lower() not in ("0", "false", "no", "off")
+    return environ().get("RASA_SPEEDUPS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def rasa_command() -> List[str]:

@@ -227,12 +227,12 @@ def feedback_occurrences(app_store_factory: Callable[[], object] | None = None, 
     """👎 feedback (the question the resident asked) and hand-off messages from :mod:`widget.store`."""
     try:
         from widget import store as feedback
+        from widget.settings import app_database_url
     except ImportError:  # pragma: no cover - widget.store ships with the repository
         return []
     if app_store_factory is None:
-        import os
 
-        url = os.environ.get("APP_DATABASE_URL") or feedback.DEFAULT_DATABASE_URL
+        url = app_database_url()
         if _sqlite_missing(url):
             return []
 

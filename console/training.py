@@ -794,7 +794,8 @@ class TrainingManager:
         self, model_path: Path, workdir: Path, log_path: Path, report: Callable, questions_hash: str
     ) -> dict:
         """Score ``model_path`` on the evaluation set, on a spare port with its own action server."""
-        from ops.launcher import bot_services, free_port, stop_all, wait_ready
+        from ops.launcher import bot_services
+        from ops.supervise import free_port, stop_all, wait_ready
 
         workdir.mkdir(parents=True, exist_ok=True)
         services = bot_services(

@@ -1,4 +1,4 @@
-# Trainer console (issue 7): console, served on http://localhost:8001/ by `make run` too.
+# Trainer console (issue 7): console/, served on http://localhost:8001/ by `make run` too.
 CONSOLE_PORT ?= 8001
 ROLE ?= trainer
 

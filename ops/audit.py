@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence
+
+from ops.settings import setting
 
 ROOT = Path(__file__).resolve().parent.parent
 EXCEPTIONS = ROOT / "deploy" / "audit-exceptions.txt"
@@ -50,7 +51,7 @@ def snapshot_date(path: Path = EXCEPTIONS) -> str:
 
 def _c_parser() -> bool:
     """The llhttp C parser serves requests (the pure-Python parser has the smuggling bugs)."""
-    if os.environ.get("AIOHTTP_NO_EXTENSIONS"):
+    if setting("AIOHTTP_NO_EXTENSIONS"):
         return False
     from aiohttp import http_parser
 
@@ -175,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as error:
         print(f"audit: {error}", file=sys.stderr)
         return 2
-    offline_ok = os.environ.get("AUDIT_OFFLINE_OK") == "1"
+    offline_ok = setting("AUDIT_OFFLINE_OK") == "1"
     if result.unreachable:
         print(f"audit: WARNING — the vulnerability service answered for none of {result.skipped} pinned "
               f"packages; NOTHING WAS CHECKED beyond the {snapshot_date()} snapshot."

@@ -38,7 +38,9 @@ import sqlalchemy as sa
 from bot import speedups
 from bot.cors import rasa_cors_origins
 from bot.signing import ModelRejected, verify_model
-from ops.launcher import REQUEST_MAX_SIZE, ROOT, Service, stop_all, wait_ready
+from ops.launcher import REQUEST_MAX_SIZE
+from ops.settings import setting
+from ops.supervise import ROOT, Service, stop_all, supervise, wait_ready
 
 logger = logging.getLogger("cluster")
 
@@ -168,6 +170,8 @@ def render_nginx_conf(plan: ClusterPlan) -> Path:
         "rasa_servers": _upstream_servers(plan.rasa_ports),
         "action_servers": _upstream_servers(plan.action_ports),
         "action_lb_port": plan.action_lb_port,
+        # why: on one machine the actions' load balancer is for the local Rasa instances only.
+        "action_listen": "127.0.0.1",
     }
 
     def fill(match: re.Match) -> str:
@@ -317,12 +321,12 @@ def plan_from_env(model: str, env: Dict[str, str] | None = None, **ports) -> Clu
     return ClusterPlan(
         model=model,
         **{k: v for k, v in ports.items() if v is not None},
-        database_url=env.get("CLUSTER_DATABASE_URL") or DEFAULT_DATABASE_URL,
-        redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
-        key_prefix=env.get("LOCK_KEY_PREFIX") or "renshe",
-        listen=env.get("CLUSTER_LISTEN") or "127.0.0.1",
-        api_token=env.get("RASA_API_TOKEN") or "",
-        nginx=env.get("NGINX") or shutil.which("nginx") or "/usr/sbin/nginx",
+        database_url=setting("CLUSTER_DATABASE_URL", env=env) or DEFAULT_DATABASE_URL,
+        redis_url=setting("REDIS_URL", env=env) or DEFAULT_REDIS_URL,
+        key_prefix=setting("LOCK_KEY_PREFIX", env=env) or "renshe",
+        listen=setting("CLUSTER_LISTEN", env=env) or "127.0.0.1",
+        api_token=setting("RASA_API_TOKEN", env=env),
+        nginx=setting("NGINX", env=env) or shutil.which("nginx") or "/usr/sbin/nginx",
     )
 
 
@@ -346,7 +350,7 @@ def wanted_processes(env: Dict[str, str] | None = None, cpus: int | None = None)
     processes than cores only add memory (about 0.7 GB each); 4 keeps a big machine's memory in bounds.
     Raises ValueError for anything else.
     """
-    value = (dict(os.environ if env is None else env).get("RASA_PROCESSES") or "auto").strip().lower()
+    value = setting("RASA_PROCESSES", "auto", env).strip().lower()
     if value == "auto":
         return max(1, min(cpus if cpus is not None else (os.cpu_count() or 1), MAX_AUTO_PROCESSES))
     number = int(value)
@@ -408,43 +412,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = plan_from_env(args.model, public_port=args.port, rasa_ports=rasa_ports,
                          action_ports=args.action_ports, action_lb_port=args.action_lb_port)
     cluster = Cluster(plan, pages=args.pages)
-    stopping = False
-    ready = False
 
-    def on_signal(signum, _frame):
-        nonlocal stopping
-        stopping = True
-        if not ready:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    started = time.monotonic()
-    try:
+    def start() -> None:
         cluster.prepare()
         cluster.start()
-        ready = True
-        print(f"\n人社小助手 cluster is ready in {time.monotonic() - started:.0f}s:", flush=True)
+
+    def banner(seconds: float) -> None:
+        print(f"\n人社小助手 cluster is ready in {seconds:.0f}s:", flush=True)
         print(f"  through nginx    http://localhost:{plan.public_port}/webhooks/rest/webhook", flush=True)
         for service in cluster.services:
             print(f"  {service.name:16} {service.public_url}", flush=True)
         print(f"  Rasa HTTP API    {'on the instances, token from RASA_API_TOKEN' if plan.api_token else 'off'}")
         print(f"  logs             {plan.run_dir}\nPress Ctrl-C to stop.\n", flush=True)
-        while not stopping:
-            cluster.supervise_once()
-            time.sleep(1.0)
-        return 0
-    except ModelRejected as error:
-        logger.error("refusing to start: %s", error)
-        return 1
-    except (RuntimeError, TimeoutError, OSError, sa.exc.SQLAlchemyError, subprocess.CalledProcessError) as error:
-        logger.error("start-up failed: %s", error)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        cluster.stop()
-        logger.info("all services stopped")
+
+    def watch() -> None:
+        cluster.supervise_once()  # why: a cluster restarts a dead child (nginx routes around it meanwhile)
+
+    return supervise(lambda: cluster.services, start, banner, watch, interval=1.0, refusals=(ModelRejected,),
+                     failures=(RuntimeError, TimeoutError, OSError, sa.exc.SQLAlchemyError,
+                               subprocess.CalledProcessError))
 
 
 if __name__ == "__main__":

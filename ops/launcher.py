@@ -4,24 +4,17 @@
 manifest does not match (:func:`bot.signing.verify_model`; ``make train`` signs), prints the URLs
 once every service answers, logs to the console, and on Ctrl-C (or SIGTERM) stops every child
 process group; children also die with the launcher (PR_SET_PDEATHSIG), so none is left behind.
-Tests use :class:`Service` and :func:`bot_services` to start the same processes on free ports.
+Tests use :func:`bot_services` (and :mod:`ops.supervise`) to start the same processes on free ports.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib.util
 import logging
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -29,72 +22,13 @@ from bot import speedups
 from bot.cors import rasa_cors_origins
 from bot.sessions import MissingKey, check_keys
 from bot.signing import ModelRejected, verify_model
+from ops.settings import setting
+from ops.supervise import Service, supervise, wait_ready
 
 logger = logging.getLogger("launcher")
 
-ROOT = Path(__file__).resolve().parent.parent
-_PR_SET_PDEATHSIG = 1
 # why: a resident's message is at most a few kilobytes; Sanic's default accepts 100 MB per request.
 REQUEST_MAX_SIZE = 64 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    os.setsid()
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
-
-
-@dataclass
-class Service:
-    """One child process and the URL that says it is ready."""
-
-    name: str
-    argv: Sequence[str]
-    health_url: str
-    public_url: str
-    env: dict = field(default_factory=dict)
-    log_path: Path | None = None
-    process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, **self.env}
-        out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            list(self.argv), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-            preexec_fn=_die_with_parent,
-        )
-        logger.info("started %s (pid %s)", self.name, self.process.pid)
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.health_url, timeout=2) as response:  # noqa: S310 - loopback
-                return response.status < 500
-        except OSError:
-            return False
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if not self.process or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
 
 
 def bot_services(
@@ -109,24 +43,24 @@ def bot_services(
     bin_dir = Path(sys.executable).parent
     # why: the action server has no authentication and Rasa's API shows its version: both listen on
     # loopback unless BOT_HOST says otherwise (e.g. 0.0.0.0 inside a container behind a proxy).
-    host = (extra_env or {}).get("BOT_HOST") or os.environ.get("BOT_HOST") or "127.0.0.1"
+    host = (extra_env or {}).get("BOT_HOST") or setting("BOT_HOST") or "127.0.0.1"
     env = {
         "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
-        "TRACKER_DB": tracker_db or os.environ.get("TRACKER_DB", "var/tracker.db"),
+        "TRACKER_DB": tracker_db or setting("TRACKER_DB", "var/tracker.db"),
         "RASA_TELEMETRY_ENABLED": "false",
         **(extra_env or {}),
     }
     # why: Sanic reads SANIC_* variables into the app config: bodies over this get 413. Rasa only —
     # the action server receives whole trackers, which grow past 64 KB in a long conversation.
-    rasa_env = {"SANIC_REQUEST_MAX_SIZE": os.environ.get("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_SIZE)), **env}
+    rasa_env = {"SANIC_REQUEST_MAX_SIZE": setting("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_SIZE)), **env}
     rasa_args = [
         *speedups.rasa_command(), "run", "--model", model, "--interface", host, "--port", str(rasa_port),
-        "--credentials", os.environ.get("RASA_CREDENTIALS", "credentials.yml"),
-        "--endpoints", os.environ.get("RASA_ENDPOINTS", "endpoints.yml"),
+        "--credentials", setting("RASA_CREDENTIALS", "credentials.yml"),
+        "--endpoints", setting("RASA_ENDPOINTS", "endpoints.yml"),
         # why: the website widget on :8000 talks to :5005 from the browser; only the site's origins (bot.cors).
         "--cors", *rasa_cors_origins({**os.environ, **(extra_env or {})}),
     ]
-    token = os.environ.get("RASA_API_TOKEN") or env.get("RASA_API_TOKEN")
+    token = setting("RASA_API_TOKEN") or env.get("RASA_API_TOKEN")
     if token:
         # why: the HTTP API is only ever on with a token; without one it stays off.
         rasa_args += ["--enable-api", "--auth-token", token]
@@ -170,27 +104,6 @@ def page_services(log_dir: Path | None = None) -> list[Service]:
     return services
 
 
-def wait_ready(services: Sequence[Service], timeout: float = 180.0) -> None:
-    """Block until every service answers its health URL; raise if one dies or time runs out."""
-    deadline = time.monotonic() + timeout
-    pending = list(services)
-    while pending:
-        for service in list(pending):
-            if not service.alive():
-                raise RuntimeError(f"{service.name} exited with code {service.process.returncode}")
-            if service.ready():
-                pending.remove(service)
-        if time.monotonic() > deadline:
-            raise TimeoutError("not ready: " + ", ".join(s.name for s in pending))
-        if pending:
-            time.sleep(0.5)
-
-
-def stop_all(services: Sequence[Service]) -> None:
-    for service in reversed(services):
-        service.stop()
-
-
 def _several_processes(args: argparse.Namespace) -> int | None:
     """With ``RASA_PROCESSES`` (default ``auto``: one per core, at most 4) above 1 and PostgreSQL, Redis
     and nginx at hand, run that many Rasa instances behind nginx (:mod:`ops.cluster`) and return its
@@ -204,7 +117,7 @@ def _several_processes(args: argparse.Namespace) -> int | None:
         logger.error("RASA_PROCESSES: %s; running one Rasa process", error)
         return None
     if wanted == 1:
-        logger.info("one Rasa process (RASA_PROCESSES=%s, %d cores)", os.environ.get("RASA_PROCESSES", "auto"),
+        logger.info("one Rasa process (RASA_PROCESSES=%s, %d cores)", setting("RASA_PROCESSES", "auto"),
                     os.cpu_count() or 1)
         return None
     plan = cluster.plan_from_env(args.model)
@@ -237,11 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("refusing to start: %s", error)
         return 1
 
-    if not args.no_pages and importlib.util.find_spec("console") and not os.environ.get("RASA_API_TOKEN"):
+    if not args.no_pages and importlib.util.find_spec("console") and not setting("RASA_API_TOKEN"):
         # why: the trainer console needs the bot's HTTP API ("try a sentence", activation); it is
         # never open, so a random token is made for this run and shared with the console only.
         os.environ["RASA_API_TOKEN"] = secrets.token_urlsafe(32)
-    if not args.no_pages and not os.environ.get("STAFF_REPLY_TOKEN"):
+    if not args.no_pages and not setting("STAFF_REPLY_TOKEN"):
         # why: the console's hand-off queue sends staff replies through the bot; same one-run secret idea.
         os.environ["STAFF_REPLY_TOKEN"] = secrets.token_urlsafe(32)
     several = _several_processes(args)
@@ -251,43 +164,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     services = bot_services(args.model, args.rasa_port, args.action_port)
     if not args.no_pages:
         services += page_services()
-    stopping = False
-    ready = False
 
-    def on_signal(signum, _frame):
-        nonlocal stopping
-        stopping = True
-        if not ready:
-            # why: interrupt a start-up that is still waiting for a health check.
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    started = time.monotonic()
-    try:
+    def start() -> None:
         for service in services:
             service.start()
         wait_ready(services)
-        ready = True
-        print(f"\n人社小助手 is ready in {time.monotonic() - started:.0f}s:", flush=True)
+
+    def banner(seconds: float) -> None:
+        print(f"\n人社小助手 is ready in {seconds:.0f}s:", flush=True)
         for service in services:
             print(f"  {service.name:16} {service.public_url}", flush=True)
         print("Press Ctrl-C to stop.\n", flush=True)
-        while not stopping:
-            dead = [s for s in services if not s.alive()]
-            if dead:
-                logger.error("%s stopped unexpectedly; stopping everything", dead[0].name)
-                return 1
-            time.sleep(0.5)
-        return 0
-    except (RuntimeError, TimeoutError) as error:
-        logger.error("start-up failed: %s", error)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        stop_all(services)
-        logger.info("all services stopped")
+
+    def watch() -> int | None:
+        dead = [s for s in services if not s.alive()]
+        if dead:
+            logger.error("%s stopped unexpectedly; stopping everything", dead[0].name)
+            return 1
+        return None
+
+    return supervise(lambda: services, start, banner, watch, interval=0.5)
 
 
 if __name__ == "__main__":

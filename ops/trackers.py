@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import sqlalchemy as sa
 from bot.sanitize import repair_text, safe_sender_id
 from bot.sessions import REST_PREFIX
 from bot.signing import ModelRejected, sign_model, verify_model
+from ops.settings import setting
 
 logger = logging.getLogger("ops.trackers")
 
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             created = db_index(engine)
             print("indexes created: " + (", ".join(created) if created else "none (all present)"))
         elif args.command == "retention":
-            days = args.days if args.days is not None else float(os.environ.get("RETENTION_DAYS") or 0)
+            days = args.days if args.days is not None else float(setting("RETENTION_DAYS") or 0)
             if days <= 0:
                 print("retention: give --days N or set RETENTION_DAYS", file=sys.stderr)
                 return 2

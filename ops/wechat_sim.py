@@ -13,7 +13,6 @@ question, a digit to pick a numbered option, or a command (``:help``).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 from bot.channels.wechat_settings import DEV_TOKEN
+from ops.settings import setting
 
 DEFAULT_URL = "http://localhost:5005/webhooks/wechat/webhook"
 ACCOUNT = "gh_renshe_sim"
@@ -214,10 +214,10 @@ def _message_for(line: str, openid: str) -> str | None:
 
 def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Chat with the bot through the WeChat channel.")
-    parser.add_argument("--url", default=os.environ.get("WECHAT_SIM_URL", DEFAULT_URL))
-    parser.add_argument("--token", default=os.environ.get("WECHAT_TOKEN") or DEV_TOKEN)
-    parser.add_argument("--aes-key", default=os.environ.get("WECHAT_AES_KEY", ""))
-    parser.add_argument("--appid", default=os.environ.get("WECHAT_APPID", ""))
+    parser.add_argument("--url", default=setting("WECHAT_SIM_URL", DEFAULT_URL))
+    parser.add_argument("--token", default=setting("WECHAT_TOKEN") or DEV_TOKEN)
+    parser.add_argument("--aes-key", default=setting("WECHAT_AES_KEY", ""))
+    parser.add_argument("--appid", default=setting("WECHAT_APPID", ""))
     parser.add_argument("--openid", default="sim-" + uuid.uuid4().hex[:12])
     parser.add_argument("--no-subscribe", action="store_true", help="do not start with a subscribe event")
     args = parser.parse_args(argv)

@@ -21,7 +21,8 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 import requests
 
-from ops.launcher import bot_services, free_port, stop_all, wait_ready
+from ops.launcher import bot_services
+from ops.supervise import free_port, stop_all, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,11 +31,9 @@ import asyncio
 import html
 import json
 import logging
-import os
 import sys
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
@@ -46,6 +44,7 @@ from bot.script import to_traditional
 from bot.sessions import valid_widget_session
 from knowledge.service import KnowledgeBaseNotBuilt, KnowledgeService
 from widget.http_limits import HANDLER_ARGS, refuse_encoded_bodies
+from widget.settings import WebSettings, listen_host, listen_port
 from widget.store import AppStore, StoreError, load_fernet
 
 logger = logging.getLogger(__name__)
@@ -68,26 +67,6 @@ ASSETS: dict[str, tuple[Path, str]] = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """How the demo page reaches Rasa and who may call the API."""
-
-    socket_url: str | None = None  # None: the widget uses the page's host on port 5005
-    allowed_origins: tuple[str, ...] = ()  # extra sites that embed the widget
-    rate_limit: int = 30  # API requests per client address per minute
-
-    @classmethod
-    def from_env(cls, socket_url: str | None = None) -> WebSettings:
-        origins = tuple(
-            o.strip().rstrip("/") for o in os.environ.get("WEB_ALLOWED_ORIGINS", "").split(",") if o.strip()
-        )
-        return cls(
-            socket_url=socket_url or os.environ.get("RASA_SOCKET_URL") or None,
-            allowed_origins=origins,
-            rate_limit=int(os.environ.get("WEB_RATE_LIMIT", "30")),
-        )
 
 
 class RateLimiter:
@@ -481,8 +460,8 @@ def create_app(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="人社小助手 website demo and widget API")
-    parser.add_argument("--host", default=os.environ.get("WEB_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("WEB_PORT", "8000")))
+    parser.add_argument("--host", default=listen_host())
+    parser.add_argument("--port", type=int, default=listen_port())
     parser.add_argument("--socket-url", help="Rasa socket.io URL for the demo page (default: host:5005)")
     parser.add_argument("--database-url", help="app database (default: APP_DATABASE_URL or var/app.db)")
     args = parser.parse_args(argv)

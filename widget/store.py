@@ -36,13 +36,10 @@ from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
 from bot.sanitize import mask_pii
 from knowledge.db import make_engine
+from widget.settings import DEFAULT_KEY_PATH, app_database_url, handoff_key, is_development
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'var' / 'app.db'}"
-DEFAULT_KEY_PATH = ROOT / "var" / "handoff.key"
-_DEV_ENVIRONMENTS = {"development", "dev", "test", "testing", "local"}
 
 RATINGS = ("up", "down")
 # why: the widget offers these reasons after a 👎; free text goes into ``comment``.
@@ -217,18 +214,12 @@ def valid_session_id(value: object) -> str:
 # encryption key
 
 
-def _is_dev(environ: dict | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return env.get("APP_ENV", "development").lower() in _DEV_ENVIRONMENTS
-
-
 def load_fernet(environ: dict | None = None, key_path: Path = DEFAULT_KEY_PATH) -> Fernet:
     """Fernet from ``HANDOFF_KEY``; in development a persisted generated key (see module docstring)."""
-    env = os.environ if environ is None else environ
-    key = env.get("HANDOFF_KEY", "").strip()
+    key = handoff_key(environ)
     if key:
         return Fernet(key.encode())
-    if not _is_dev(env):
+    if not is_development(environ):
         raise RuntimeError("HANDOFF_KEY must be set outside development (Fernet.generate_key())")
     if key_path.exists():
         return Fernet(key_path.read_bytes().strip())
@@ -255,7 +246,7 @@ class AppStore:
     """Feedback and hand-off records in the app database."""
 
     def __init__(self, database_url: str | None = None, fernet: Fernet | None = None) -> None:
-        self.database_url = database_url or os.environ.get("APP_DATABASE_URL") or DEFAULT_DATABASE_URL
+        self.database_url = database_url or app_database_url()
         if self.database_url.startswith("postgres://"):
             self.database_url = "postgresql://" + self.database_url[len("postgres://") :]
         self._fernet = fernet

@@ -28,7 +28,6 @@ import asyncio
 import hmac
 import json
 import logging
-import os
 import re
 import time
 from typing import Any, Awaitable, Callable, Dict
@@ -39,6 +38,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.sanitize import mask_pii
+from bot.settings import environ
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class StaffReplyInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Dict[str, Any] | None) -> StaffReplyInput:
-        return cls(os.environ.get("STAFF_REPLY_TOKEN") or None)
+        return cls(environ().get("STAFF_REPLY_TOKEN") or None)
 
     def __init__(self, token: str | None = None) -> None:
         self.token = token

@@ -14,12 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from bot.settings import environment_name, is_development
+from bot.settings import environ, environment_name, is_development
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ class WeChatSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WeChatSettings:
         """Read ``WECHAT_*`` (and ``REDIS_URL``, ``RASA_ENV``/``APP_ENV``) and check them."""
-        env = os.environ if env is None else env
+        env = environ(env)
         environment = environment_name(env)
         # why: "staging", "test" or a typo must not run on the token published in this repository.
         production = not is_development(env)

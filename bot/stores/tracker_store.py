@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, Mapping, TypeVar
@@ -35,6 +34,8 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 import sqlalchemy.orm
 from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
+
+from bot.settings import environ
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ INDEXES = (
 
 def tracker_db_url(env: Mapping[str, str] | None = None) -> sa.engine.URL:
     """The tracker database: ``TRACKER_DB_URL``, else ``TRACKER_DB_HOST``/... parts, else SQLite ``TRACKER_DB``."""
-    env = os.environ if env is None else env
+    env = environ(env)
     if env.get("TRACKER_DB_URL"):
         return sa.engine.make_url(env["TRACKER_DB_URL"])
     if env.get("TRACKER_DB_HOST"):
@@ -155,7 +156,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         self.engine = create_engine(url)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         self.retry_seconds = float(
-            retry_seconds if retry_seconds is not None else os.environ.get("TRACKER_DB_RETRY_SECONDS", 20)
+            retry_seconds if retry_seconds is not None else environ().get("TRACKER_DB_RETRY_SECONDS", 20)
         )
         try:
             ensure_indexes(self.engine)

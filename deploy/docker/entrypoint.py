@@ -166,15 +166,11 @@ def render_nginx_conf(rasa_hosts: Sequence[str], action_hosts: Sequence[str], ru
         "rasa_servers": _upstream(rasa_hosts, RASA_PORT),
         "action_servers": _upstream(action_hosts, ACTION_PORT),
         "action_lb_port": ACTION_PORT,
+        # why: on one machine the actions' load balancer listens on loopback (ops/cluster.py); in compose the
+        # Rasa containers reach it over the internal `backend` network, so it listens on the container's interfaces.
+        "action_listen": "0.0.0.0",
     }
-    text = _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), NGINX_TEMPLATE.read_text(encoding="utf-8"))
-    # why: on one machine the actions' load balancer listens on loopback; in compose the Rasa containers
-    # reach it over the internal `backend` network, so it must listen on the container's interfaces.
-    # TODO(merge): an `action_listen` placeholder in the template (ops/cluster.py fills 127.0.0.1).
-    loopback = f"listen 127.0.0.1:{ACTION_PORT};"
-    if text.count(loopback) != 1:
-        raise RuntimeError(f"nginx.conf.template: expected one '{loopback}'")
-    return text.replace(loopback, f"listen 0.0.0.0:{ACTION_PORT};")
+    return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), NGINX_TEMPLATE.read_text(encoding="utf-8"))
 
 
 def healthcheck(role: str) -> int:

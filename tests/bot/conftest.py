@@ -15,7 +15,8 @@ from bot.channels.wechat import WeChatInput
 from bot.channels.wechat_client import WeChatClient
 from bot.channels.wechat_settings import WeChatSettings
 from bot.stores.wechat_store import MemoryStore, RedisStore, WeChatStore
-from ops.launcher import Service, bot_services, free_port, stop_all, wait_ready
+from ops.launcher import bot_services
+from ops.supervise import Service, free_port, stop_all, wait_ready
 from ops.wechat_sim import WeChatPeer
 from tests.bot.wechat_helpers import AES_KEY, APPID, SECRET, ChannelServer, FakeRasa, FakeWeChatAPI
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from ops.launcher import free_port
+from ops.supervise import free_port
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "wechat"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues them

@@ -14,7 +14,7 @@ import requests
 from aiohttp import web
 
 from console.rasa_client import RasaClient, RasaReply
-from ops.launcher import free_port
+from ops.supervise import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery"

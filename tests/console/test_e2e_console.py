@@ -26,7 +26,8 @@ from console.rasa_client import RasaClient
 from console.settings import ConsoleSettings
 from console.store import Store
 from console.training import content_hash, in_test_fold, project_files
-from ops.launcher import bot_services, free_port, stop_all, wait_ready
+from ops.launcher import bot_services
+from ops.supervise import free_port, stop_all, wait_ready
 from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, ServerThread, console_env, copy_project
 

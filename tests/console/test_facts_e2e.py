@@ -22,7 +22,7 @@ from console.auth import Authenticator, load_secret
 from console.settings import ConsoleSettings
 from console.store import Store
 from knowledge.service import KnowledgeService
-from ops.launcher import free_port
+from ops.supervise import free_port
 from tests.browser import browser_scope
 from tests.console.support import PASSWORD, EmptyAppStore, FakeRasa, ServerThread, console_env, csrf_of
 from tests.widget.conftest import CHROMIUM

@@ -26,7 +26,8 @@ from console.auth import Authenticator, load_secret
 from console.rasa_client import RasaClient
 from console.settings import ConsoleSettings
 from console.store import Store
-from ops.launcher import bot_services, free_port, stop_all, wait_ready
+from ops.launcher import bot_services
+from ops.supervise import free_port, stop_all, wait_ready
 from ops.wechat_sim import WeChatPeer, text_message
 from tests.browser import browser_scope
 from tests.console.support import PASSWORD, ServerThread, console_env, copy_project

@@ -21,7 +21,7 @@ import requests
 
 from bot.channels.guard import replies
 from ops.cluster import ClusterPlan, render_nginx_conf
-from ops.launcher import free_port
+from ops.supervise import free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from bot.signing import ModelRejected, manifest_path, sign_model, verify_model
 from bot.stores.tracker_store import INDEXES, tracker_db_url
-from ops import launcher, trackers
+from ops import launcher, supervise, trackers
 
 PG_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DAY = 86400.0
@@ -161,7 +161,7 @@ def test_launcher_refuses_to_start_a_model_that_is_not_ours(model: Path, monkeyp
     sign_model(model, env={})
     model.write_bytes(b"a different model")
     started = []
-    monkeypatch.setattr(launcher.Service, "start", lambda self: started.append(self.name))
+    monkeypatch.setattr(supervise.Service, "start", lambda self: started.append(self.name))
     assert launcher.main(["--model", str(model), "--no-pages"]) == 1
     assert started == []
 
@@ -191,6 +191,6 @@ def test_launcher_refuses_to_start_outside_development_without_pii_hash_key(mode
     monkeypatch.setenv("APP_ENV", name)
     monkeypatch.delenv("PII_HASH_KEY", raising=False)
     started = []
-    monkeypatch.setattr(launcher.Service, "start", lambda self: started.append(self.name))
+    monkeypatch.setattr(supervise.Service, "start", lambda self: started.append(self.name))
     assert launcher.main(["--model", str(model), "--no-pages"]) == 1
     assert started == []

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from bot.signing import ModelRejected, sign_model, verify_model
 from ops.cluster import Cluster, ClusterPlan
-from ops.launcher import wait_ready
+from ops.supervise import wait_ready
 from tests.scale.support import PrivatePostgres, PrivateRedis
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

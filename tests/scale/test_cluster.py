@@ -28,7 +28,7 @@ import requests
 import sqlalchemy as sa
 
 from bot.channels.guard import replies
-from ops.launcher import ROOT, wait_ready
+from ops.supervise import ROOT, wait_ready
 from tests.scale import fuzz
 from tests.scale.conftest import RATE_LIMIT_BURST, WECHAT_TOKEN, ScaleCluster
 from tests.scale.support import pii_in_logs, pii_in_tracker, strings_in, user_texts

@@ -36,7 +36,7 @@ import pytest
 import requests
 
 from bot.channels.guard import replies
-from ops.launcher import wait_ready
+from ops.supervise import wait_ready
 from tests.scale import fuzz
 from tests.scale.conftest import ScaleCluster
 from tests.scale.support import user_texts

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from playwright.sync_api import ConsoleMessage, Page
 
 from bot.sessions import DEV_PII_KEY
-from ops.launcher import Service, free_port, wait_ready
+from ops.supervise import Service, free_port, wait_ready
 from widget.store import AppStore
 
 logger = logging.getLogger(__name__)

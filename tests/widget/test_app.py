@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
 
 from bot.sessions import issue_widget_session
-from widget.app import MAX_BODY, SOCKET_IO_CLIENT, RateLimiter, WebSettings, create_app, main
+from widget.app import MAX_BODY, SOCKET_IO_CLIENT, RateLimiter, create_app, main
+from widget.settings import WebSettings
 from widget.store import AppStore
 
 # why: the API accepts only session ids the server issued (tests/widget/test_sessions.py).

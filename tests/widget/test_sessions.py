@@ -7,7 +7,8 @@ from cryptography.fernet import Fernet
 
 from bot.sessions import issue_widget_session
 from tests.widget.test_app import call
-from widget.app import WebSettings, create_app
+from widget.app import create_app
+from widget.settings import WebSettings
 from widget.store import AppStore
 
 ISSUED = issue_widget_session()

@@ -11,7 +11,8 @@ from cryptography.fernet import Fernet
 from knowledge.excerpt import DocumentInfo, Paragraph, SourceContext
 from knowledge.service import KnowledgeService
 from tests.widget.test_app import call
-from widget.app import WebSettings, create_app
+from widget.app import create_app
+from widget.settings import WebSettings
 from widget.store import AppStore
 
 HOSTILE = '<script>alert(1)</script>" onmouseover="x'

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from bot.sanitize import mask_pii
 from knowledge.service import KnowledgeService
-from ops.launcher import Service, free_port, wait_ready
+from ops.supervise import Service, free_port, wait_ready
 from tests.widget.conftest import PHONE, WebSite, start_web_site
 
 pytestmark = pytest.mark.browser
