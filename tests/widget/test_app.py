@@ -257,7 +257,7 @@ def test_socket_io_client_is_served_locally(store):
 
 @pytest.mark.parametrize(
     "path",
-    ["/../bot/web.py", "/node_modules/socket.io-client/package.json", "/index.html.bak", "/web/index.html"],
+    ["/../widget/app.py", "/node_modules/socket.io-client/package.json", "/index.html.bak", "/web/index.html"],
 )
 def test_nothing_else_is_served(store, path):
     status, _, _ = call(app_for(store), "GET", path, origin=None)
