@@ -91,7 +91,7 @@ def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     _share_endpoint_sessions()
     if in_process_actions():
-        _run_actions_in_process(os.environ.get("ACTIONS_MODULE", "actions"))
+        _run_actions_in_process(environ().get("ACTIONS_MODULE", "actions"))
     _installed = True
     logger.info("speedups: action-server replies validated with a cached JSON-schema validator")
 
@@ -136,7 +136,7 @@ def _valid_by_event(result: Any, fast: Dict[str, Any]) -> bool:
 
 def in_process_actions() -> bool:
     """True when ``ACTIONS_IN_PROCESS`` is 1 / true / yes / on."""
-    return os.environ.get("ACTIONS_IN_PROCESS", "0").strip().lower() in ("1", "true", "yes", "on")
+    return environ().get("ACTIONS_IN_PROCESS", "0").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _run_actions_in_process(package: str) -> None:

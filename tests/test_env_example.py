@@ -49,6 +49,8 @@ def read_variables() -> dict[str, set[str]]:
         text = path.read_text(encoding="utf-8")
         for pattern in READS:
             for name in pattern.findall(text):
+                if name.startswith("HTTP_"):
+                    continue  # a request header in a WSGI/ASGI environ (socket.io's connect), not a variable
                 found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
     for table, where in ((bot.settings.VARIABLES, "bot/settings.py"), (ops.settings.VARIABLES, "ops/settings.py")):
         for name in table:

@@ -632,7 +632,7 @@ def _wechat_reply_texts(peer, body: str, openid: str, exchange: WeChatExchange) 
 
 
 def test_wechat_fuzz_every_input_reaches_rasa_and_every_reply_is_polite(raised_limits: ScaleCluster, capsys):
-    from bot.channels.wechat_sim import WeChatPeer
+    from ops.wechat_sim import WeChatPeer
     from tests.scale.conftest import WECHAT_TOKEN
 
     cluster = raised_limits
