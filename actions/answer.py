@@ -20,9 +20,9 @@ from actions.composer import (
     compose_section_list,
     compose_topic_answer,
     is_list_question,
-    parse_option,
     regions_with_facts,
 )
+from knowledge.options import parse_option
 
 logger = logging.getLogger(__name__)
 

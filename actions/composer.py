@@ -13,30 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from knowledge.service import Fact, KnowledgeService, Plan, Source, TopicCard
+from knowledge.vocabulary import COVERED_CITIES, PERIOD_CODES, PERIOD_WORDS, RESULT_PERIODS, TARGET_PERIODS
+from knowledge.vocabulary import COVERED_REGIONS as SUPPORTED_REGIONS
 
-SUPPORTED_REGIONS = ("深圳", "上海", "全国")
 DEFAULT_REGION = "深圳"
 MAX_FACT_LINES = 4
 GAP_KINDS = {"howto", "amount", "eligibility", "address", "hotline", "time"}
 
-TARGET_PERIODS = ("target_2025", "total_2021_2025", "annual_target")
-RESULT_PERIODS = ("result_2024", "result_13th", "base_2020")
-
-# Period entity values (see docs/design.md) -> the fact periods that answer them.
-PERIOD_CODES: Mapping[str, tuple[str, ...]] = {
-    "13th": ("result_13th", "base_2020"),
-    "14th": TARGET_PERIODS,
-    "2020": ("base_2020", "result_13th"),
-    "2024": ("result_2024",),
-    "2025": ("target_2025", "total_2021_2025"),
-}
-PERIOD_WORDS: Mapping[str, str] = {
-    "13th": "“十三五”",
-    "14th": "“十四五”",
-    "2020": "2020年",
-    "2024": "2024年",
-    "2025": "2025年",
-}
 # why: follow-ups like "目标是多少" or "实际完成了多少" carry the period in plain words, not entities.
 _TARGET_CUE = re.compile(r"目标|规划要|计划|要达到|到2025|十四五|十四五期末")
 _RESULT_CUE = re.compile(r"实际|完成|实绩|实现了|做到了|已经|现在|目前|現在|而家|幾多個")
@@ -47,13 +30,6 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NOISE = re.compile(
     r"[\s\d，。？！、：；“”（）()?!,.的呢吗啊吧]|深圳|上海|全国|多少|目标|是多|人数|数量|规划|十四五|十三五|期末|年"
 )
-_OPTION_WORDS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5,
-                 "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
-_CIRCLED = {"①": 1, "②": 2, "③": 3, "④": 4, "⑤": 5}
-_ENGLISH_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
-                     "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
-
-
 class Templates:
     """The ``utter_part_*`` pieces of the domain, filled with ``str.format``."""
 
@@ -152,48 +128,6 @@ def wanted_periods(question: Question) -> tuple[tuple[str, ...] | None, str | No
     if _RESULT_CUE.search(question.text):
         return RESULT_PERIODS, None
     return None, None
-
-
-def parse_option(text: str, count: int | None = None) -> int | None:
-    """A resident's choice of a numbered option, 1-based, or None.
-
-    Reads "2", "②", "第二个", "第三件", "第十条",
-    "选3", "2号", "选项2", "上面第一个", "the second one", and, when ``count`` (how many
-    options were offered) is known, "最后一个", "倒数第二个" and "中间那个" (only for an odd count).
-    bot.nlu.components.IntentGuard routes the same forms to ``select_option``.
-    """
-    text = (text or "").strip().lower()
-    for char, number in _CIRCLED.items():
-        if char in text:
-            return number
-    if re.fullmatch(r"[^0-9]*[0-9]{2,}.*", text) or len(text) > 16:
-        return None
-    # why: "第三件" / "第十件" pick from the 2024 list of ten events as "第二个" picks from three buttons.
-    match = re.search(r"(倒数|倒數)?第\s*(十|[1-9一二两兩三四五六七八九])(?![0-9十])", text)
-    if match:
-        number = _ordinal(match.group(2))
-        if match.group(1):
-            return count - number + 1 if count and number <= count else None
-        return number
-    # why: one digit among a few option words ("要2號", "option 2"); "3金1银" holds two numbers and is no choice.
-    match = re.fullmatch(r"\D{0,8}?([1-9])\D{0,6}", text)
-    if match:
-        return int(match.group(1))
-    match = re.search(r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\b", text)
-    if match:
-        return _ENGLISH_ORDINALS[match.group(1)]
-    if re.search(r"最后|最後|最尾|\blast\b", text):
-        return count or None
-    if re.search(r"中间|中間|middle", text):
-        return (count + 1) // 2 if count and count % 2 == 1 else None
-    match = re.fullmatch(r"\D{0,6}?([一二两兩三四五])\s*(?:号|號|个|個|项|項)?\D{0,4}", text)
-    if match:
-        return _ordinal(match.group(1))
-    return None
-
-
-def _ordinal(token: str) -> int:
-    return int(token) if token.isdigit() else _OPTION_WORDS[token]
 
 
 def _citation(sources: Iterable[Source]) -> str:
@@ -611,7 +545,7 @@ def compose_plan(svc: KnowledgeService, templates: Templates, plan: Plan, questi
     if body is None:
         # why: the figure shape is the topic answer of compose_topic_answer (it carries its own source line).
         answer = compose_topic_answer(svc, templates, plan.topic_id or "", question)
-        if plan.district and plan.region in (None, "深圳", "上海"):
+        if plan.district and plan.region in (None, *COVERED_CITIES):
             city = plan.region or "深圳"
             note = templates.text("utter_part_district", city=city, district=plan.district)
             text = answer.text.replace("\n", "\n" + note + "\n", 1)
@@ -647,7 +581,7 @@ def _plan_body(
     if plan.shape == "other_domain":
         return [templates.text("utter_part_other_domain", subject=plan.subject)], sources, shown
     if plan.shape == "place":
-        others = ["深圳", "上海", "全国"]
+        others = list(SUPPORTED_REGIONS)
         return (
             [
                 templates.text("utter_part_region_not_covered", city=plan.place),

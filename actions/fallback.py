@@ -19,16 +19,10 @@ from actions.composer import (
     compose_search_answer,
     compose_topic_answer,
 )
+from knowledge.thresholds import AMBIGUITY_GAP, MIN_OPTION_CONFIDENCE, MIN_SEARCH_SCORE
 
 logger = logging.getLogger(__name__)
 
-# why: two topic intents within this distance are a real ambiguity worth a question.
-AMBIGUITY_GAP = 0.12
-# why: only ask when the runner-up is itself plausible.
-MIN_OPTION_CONFIDENCE = 0.15
-# why: on our corpus good matches score 15-60 while unrelated questions (股票推荐, 失业金怎么领 matching
-# only unemployment-rate figures) score up to ~9 (measured with python -m knowledge search --json).
-MIN_SEARCH_SCORE = 10.0
 # why: a follow-up is short; a long unclear message is a new question for search.
 FOLLOWUP_MAX_CHARS = 12
 PERIOD_HINT = re.compile(r"十三五|十四五|20[12]\d|去年|目标|实际|完成")

@@ -164,6 +164,14 @@ def mask_pii(text: str) -> tuple[str, tuple[str, ...]]:
     return normalised, tuple(kinds)
 
 
+def masked(value: object, collapse: bool = True) -> str:
+    """``value`` as text to show or store: personal numbers masked (:func:`mask_pii`), runs of whitespace
+    collapsed to one space unless ``collapse`` is False, ``None`` as ``""``. The one masker of the
+    console's pages, inbox and hand-off queue."""
+    text = "" if value is None else str(value)
+    return mask_pii(" ".join(text.split()) if collapse else text)[0]
+
+
 def contains_pii(text: str) -> bool:
     """True when the text still holds something that looks like an ID, phone or bank-card number."""
     return bool(mask_pii(text)[1])

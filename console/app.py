@@ -40,7 +40,7 @@ import jinja2
 from aiohttp import web
 
 from bot.ratelimit import client_address, trusted_proxies
-from bot.sanitize import clean_user_text, contains_pii, mask_pii
+from bot.sanitize import clean_user_text, contains_pii, mask_pii, masked
 from console import checks, handoff, new_intent
 from console.auth import COOKIE_NAME, LOGIN_COOKIE_NAME, Authenticator, AuthError, can, load_secret
 from console.inbox import SOURCE_LABELS, InboxFilter, item_key, load_inbox
@@ -292,7 +292,7 @@ async def render(request: web.Request, template: str, status: int = 200, **conte
 
 
 def _mask_filter(value: object) -> str:
-    return mask_pii("" if value is None else str(value))[0]
+    return masked(value, collapse=False)
 
 
 def make_jinja() -> jinja2.Environment:

@@ -32,7 +32,7 @@ from sqlalchemy import Column, DateTime, Integer, String, Text, create_engine, s
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import declarative_base, sessionmaker
 
-from bot.sanitize import contains_pii, mask_pii
+from bot.sanitize import masked as _masked
 from console.inbox import IGNORED_SENDER_PREFIXES, _sqlite_missing
 
 logger = logging.getLogger(__name__)
@@ -163,12 +163,6 @@ def _case(row: CaseRow) -> Case:
         row.summary, row.contact, row.status, row.opened_at, row.last_trigger_at, row.claimed_by,
         row.claimed_at, row.answered_by, row.answered_at, row.closed_by, row.closed_at,
     )
-
-
-def _masked(value: object) -> str:
-    plain = " ".join(str(value or "").split())
-    # why: mask_pii NFKC-normalises what it changes; texts without numbers keep their punctuation.
-    return mask_pii(plain)[0] if contains_pii(plain) else plain
 
 
 def _naive_utc(timestamp: float | None) -> datetime:

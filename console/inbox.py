@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.sanitize import mask_pii
+from bot.sanitize import masked as _masked
 from console.checks import normalise
 
 logger = logging.getLogger(__name__)
@@ -110,10 +110,6 @@ class InboxFilter:
 
 def item_key(masked_text: str) -> str:
     return hashlib.sha256(normalise(masked_text).encode("utf-8")).hexdigest()[:32]
-
-
-def _masked(value: object) -> str:
-    return mask_pii(" ".join(str(value or "").split()))[0]
 
 
 def _utc(timestamp: float | None) -> datetime:

@@ -31,6 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
+from knowledge.thresholds import INBOX_LOW_CONFIDENCE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _DEV_ENVIRONMENTS = {"development", "dev", "test", "testing", "local"}
@@ -64,7 +66,7 @@ class ConsoleSettings:
     session_idle_seconds: int = 8 * 3600
     # why: an idle limit alone lets a session that is used every few hours live for ever.
     session_max_seconds: int = 24 * 3600
-    low_confidence: float = 0.6
+    low_confidence: float = INBOX_LOW_CONFIDENCE
     validate_with_rasa: bool = True
     # why: the evaluation set needs two extra bot start-ups per run; CONSOLE_EVAL_SET=off skips it.
     eval_set: bool = True
@@ -155,7 +157,7 @@ class ConsoleSettings:
             service_fact_hosts=tuple(h.strip() for h in (env.get("SERVICE_FACT_HOSTS") or "").split(",") if h.strip()),
             tracker_db_url=tracker_url,
             session_idle_seconds=int(float(env.get("CONSOLE_SESSION_IDLE_HOURS") or 8) * 3600),
-            low_confidence=float(env.get("CONSOLE_LOW_CONFIDENCE") or 0.6),
+            low_confidence=float(env.get("CONSOLE_LOW_CONFIDENCE") or INBOX_LOW_CONFIDENCE),
             validate_with_rasa=(env.get("CONSOLE_VALIDATE") or "rasa").lower() != "off",
             eval_set=(env.get("CONSOLE_EVAL_SET") or "on").lower() not in ("off", "0", "false", "no"),
             f1_tolerance=float(env.get("CONSOLE_F1_TOLERANCE") or 0.01),

@@ -15,24 +15,14 @@ from typing import Any
 
 import yaml
 
-REGIONS = ("深圳", "上海", "全国")
+from knowledge.vocabulary import CANONICAL_PERIODS
+from knowledge.vocabulary import COVERED_REGIONS as REGIONS
+
 KINDS = ("draft_for_comment", "final_news", "annual_review", "national_plan", "news")
 FORMATS = ("html", "text")
 QUALIFIERS = ("以上", "以内", "左右", "超", "不低于", "约", "")
 NATURES = ("预期性", "约束性", "")
 STATUSES = ("current", "superseded")
-CANONICAL_PERIODS = (
-    "base_2020",
-    "result_13th",
-    "target_2025",
-    "total_2021_2025",
-    "annual_target",
-    "result_2024",
-    "info",
-    # why: not in design.md yet; the 专栏1 "2020年目标" column is the "十三五" plan's target
-    # (the content uses this name; reported to the lead).
-    "target_13th",
-)
 # why: design.md allows other years as result_<year>; target_<year> is the same idea for targets.
 _PERIOD_RE = re.compile(r"^(result|target)_(19|20)\d\d$")
 

@@ -15,93 +15,8 @@ import re
 import unicodedata
 
 from knowledge.gazetteer import places_in
-
-_REGION_ALIASES: dict[str, tuple[str, ...]] = {
-    "深圳": ("深圳", "深", "鹏城", "鵬城", "sz", "shenzhen", "深圳市", "深圳特区", "深圳經濟特區"),
-    "上海": ("上海", "沪", "滬", "申城", "sh", "shanghai", "上海市"),
-    "全国": (
-        "全国",
-        "全國",
-        "国家",
-        "國家",
-        "national",
-        "nationwide",
-        "china",
-        "中国",
-        "中國",
-        "国务院",
-        "國務院",
-    ),
-}
-
-# other cities: simplified name -> extra spellings (traditional, English)
-_OTHER_CITIES: dict[str, tuple[str, ...]] = {
-    "广州": ("廣州", "guangzhou", "穗", "羊城"),
-    "北京": ("beijing", "京", "帝都"),
-    "杭州": ("hangzhou",),
-    "东莞": ("東莞", "dongguan", "莞"),
-    "成都": ("chengdu", "蓉"),
-    "武汉": ("武漢", "wuhan"),
-    "香港": ("hongkong", "hong kong", "hk", "香港特区", "香港特別行政區", "香港特别行政区"),
-    "澳门": ("澳門", "macau", "macao", "澳门特别行政区", "澳門特別行政區"),
-    "台北": ("臺北", "taipei"),
-    "天津": ("tianjin",),
-    "重庆": ("重慶", "chongqing", "渝"),
-    "南京": ("nanjing",),
-    "苏州": ("蘇州", "suzhou"),
-    "西安": ("xian", "xi'an"),
-    "长沙": ("長沙", "changsha"),
-    "郑州": ("鄭州", "zhengzhou"),
-    "青岛": ("青島", "qingdao"),
-    "厦门": ("廈門", "xiamen"),
-    "宁波": ("寧波", "ningbo"),
-    "无锡": ("無錫", "wuxi"),
-    "合肥": ("hefei",),
-    "福州": ("fuzhou",),
-    "济南": ("濟南", "jinan"),
-    "沈阳": ("瀋陽", "shenyang"),
-    "大连": ("大連", "dalian"),
-    "哈尔滨": ("哈爾濱", "harbin"),
-    "长春": ("長春", "changchun"),
-    "昆明": ("kunming",),
-    "南宁": ("南寧", "nanning"),
-    "贵阳": ("貴陽", "guiyang"),
-    "海口": ("haikou",),
-    "三亚": ("三亞", "sanya"),
-    "南昌": ("nanchang",),
-    "石家庄": ("石家莊", "shijiazhuang"),
-    "太原": ("taiyuan",),
-    "兰州": ("蘭州", "lanzhou"),
-    "乌鲁木齐": ("烏魯木齊", "urumqi"),
-    "拉萨": ("拉薩", "lhasa"),
-    "呼和浩特": ("hohhot",),
-    "银川": ("銀川", "yinchuan"),
-    "西宁": ("西寧", "xining"),
-    "佛山": ("foshan",),
-    "珠海": ("zhuhai",),
-    "惠州": ("huizhou",),
-    "中山": ("zhongshan",),
-    "江门": ("江門", "jiangmen"),
-    "汕头": ("汕頭", "shantou"),
-    "湛江": ("zhanjiang",),
-    "肇庆": ("肇慶", "zhaoqing"),
-    "清远": ("清遠", "qingyuan"),
-    "韶关": ("韶關", "shaoguan"),
-    "梅州": ("meizhou",),
-    "潮州": ("chaozhou",),
-    "揭阳": ("揭陽", "jieyang"),
-    "茂名": ("maoming",),
-    "阳江": ("陽江", "yangjiang"),
-    "河源": ("heyuan",),
-    "汕尾": ("shanwei",),
-    "云浮": ("雲浮", "yunfu"),
-    "温州": ("溫州", "wenzhou"),
-    "南通": ("nantong",),
-    "常州": ("changzhou",),
-    "徐州": ("xuzhou",),
-    "烟台": ("煙台", "yantai"),
-    "洛阳": ("洛陽", "luoyang"),
-}
+from knowledge.vocabulary import OTHER_CITIES as _OTHER_CITIES
+from knowledge.vocabulary import REGION_ALIASES as _REGION_ALIASES
 
 
 def _build_table() -> dict[str, str]:
@@ -256,7 +171,6 @@ _SCAN_ALIASES = sorted(
     reverse=True,
 )
 _ASCII_ALIAS = re.compile(r"[a-z' ]+")
-SUPPORTED_REGIONS = ("深圳", "上海", "全国")
 
 
 def regions_in(text: str | None) -> list[str]:

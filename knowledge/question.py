@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from knowledge.gazetteer import places_in
 from knowledge.normalise import regions_in
+from knowledge.vocabulary import COVERED_CITIES, COVERED_REGIONS
 
 KINDS = (
     "figure", "what", "whether", "howto", "amount", "eligibility", "where", "when", "hotline", "compare",
@@ -113,11 +114,11 @@ class Analysis:
 
     @property
     def covered_regions(self) -> tuple[str, ...]:
-        return tuple(r for r in self.regions if r in ("深圳", "上海", "全国"))
+        return tuple(r for r in self.regions if r in COVERED_REGIONS)
 
     @property
     def uncovered_places(self) -> tuple[str, ...]:
-        return tuple(r for r in self.regions if r not in ("深圳", "上海", "全国"))
+        return tuple(r for r in self.regions if r not in COVERED_REGIONS)
 
 
 def question_kind(text: str) -> str:
@@ -157,10 +158,10 @@ def analyse(text: str) -> Analysis:
     value = unicodedata.normalize("NFKC", text or "")
     regions = tuple(regions_in(value))
     districts = tuple(
-        p.written for p in places_in(value) if p.covered and p.level == "county" and p.written not in ("深圳", "上海")
+        p.written for p in places_in(value) if p.covered and p.level == "county" and p.written not in COVERED_CITIES
     )
     kind = question_kind(value)
-    covered = [r for r in regions if r in ("深圳", "上海", "全国")]
+    covered = [r for r in regions if r in COVERED_REGIONS]
     if kind not in ("verify",) and len(covered) >= 2 and (_COMPARE_CUE.search(value) or kind in ("figure", "general")):
         kind = "compare"
     facet, terms = None, ()

@@ -31,6 +31,8 @@ from knowledge import models as m
 from knowledge.db import session_scope
 from knowledge.normalise import normalise_region
 from knowledge.records import Hit, Source
+from knowledge.vocabulary import COVERED_REGIONS as _COVERED_REGIONS
+from knowledge.vocabulary import SYNONYMS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,6 @@ SUPERSEDED_PENALTY = 0.5
 # why: "上海社保卡" names a region without the caller passing a filter; entries of that region
 # should come first even when another region's text repeats the other words more often.
 REGION_MENTION_BOOST = 1.5
-_COVERED_REGIONS = ("深圳", "上海", "全国")
 
 STOPWORDS = frozenset(
     """
@@ -53,20 +54,6 @@ STOPWORDS = frozenset(
     """.split()
 )
 _PUNCT_RE = re.compile(r"^[\W_]+$", re.UNICODE)
-
-# why: the sources and the citizens name the same thing differently (上海 writes 社会保障卡, people
-# say 社保卡); tokens are mapped to one spelling on both the index and the query side.
-SYNONYMS = {
-    "社会保障卡": "社保卡",
-    "社会保险卡": "社保卡",
-    "失业保险金": "失业金",
-    "医疗保险": "医保",
-    "鹏城": "深圳",
-    "鵬城": "深圳",
-    "申城": "上海",
-    "沪": "上海",
-    "滬": "上海",
-}
 
 
 class Tokenizer:

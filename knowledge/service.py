@@ -46,6 +46,7 @@ from knowledge.service_facts import KINDS as SERVICE_FACT_KINDS
 from knowledge.service_facts import ServiceFact, live_facts_if_any
 from knowledge.settings import Settings, get_settings
 from knowledge.textutil import normalise_number, number_forms
+from knowledge.vocabulary import COVERED_REGIONS, PERIOD_ENTITY_VALUES
 
 __all__ = [
     "KnowledgeService", "KnowledgeBaseNotBuilt", "Fact", "TopicCard", "Hit", "Source", "Channel", "Statement", "Plan",
@@ -54,7 +55,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 _DIGIT = re.compile(r"\d")
 
-COVERED_REGIONS = ("深圳", "上海", "全国")
 # why: a statement tagged with the asked topic is much more likely the answer than a namesake elsewhere.
 TOPIC_STATEMENT_BOOST = 1.6
 # why: the sentences that name the question's own subject phrase (个人养老金, 企业年金, 面向社会) answer it
@@ -74,19 +74,6 @@ STATEMENT_DOC_WEIGHT = {"000": 1.15, "003": 1.1}
 SERVICE_FACTS_TTL = 10.0
 # why: how often a running service asks whether the knowledge base was rebuilt (one indexed query).
 BUILD_CHECK_SECONDS = 5.0
-
-# NLU ``period`` entity values (docs/design.md) -> fact periods they ask about.
-PERIOD_ENTITY_VALUES: dict[str, frozenset[str]] = {
-    "13th": frozenset(
-        {"result_13th", "target_13th", "base_2020"} | {f"result_{y}" for y in range(2015, 2021)}
-    ),
-    "14th": frozenset(
-        {"target_2025", "total_2021_2025", "annual_target"} | {f"result_{y}" for y in range(2021, 2026)}
-    ),
-    "2020": frozenset({"base_2020", "result_13th", "result_2020", "target_13th"}),
-    "2024": frozenset({"result_2024"}),
-    "2025": frozenset({"target_2025", "total_2021_2025"}),
-}
 
 
 # why: "一、稳就业:…", "十、保权益:…": the headings of a document that lists its items (the 2024 ten events).

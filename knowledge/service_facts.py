@@ -33,6 +33,7 @@ from sqlalchemy.orm import declarative_base, sessionmaker
 from knowledge.fetch import FetchPolicy, SourceFetcher
 from knowledge.ingest import clean_html, clean_text
 from knowledge.textutil import normalise_number, number_forms, number_tokens, squash
+from knowledge.vocabulary import COVERED_REGIONS as REGIONS
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ KINDS = {
     "channel": "办理渠道",
     "other": "其他",
 }
-REGIONS = ("深圳", "上海", "全国")
 STATUSES = ("draft", "approved", "rejected", "superseded")
 # why: staff facts must come from government sites; tests and trusted mirrors add hosts explicitly.
 OFFICIAL_SUFFIXES = (".gov.cn",)

@@ -13,19 +13,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from knowledge.vocabulary import PERIOD_LABELS
+
 _WS_RE = re.compile(r"\s+")
 _NUMBER_RE = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
-
-PERIOD_LABELS = {
-    "base_2020": "2020年基数",
-    "result_13th": "“十三五”实绩",
-    "target_2025": "2025年目标",
-    "total_2021_2025": "“十四五”五年累计目标",
-    "annual_target": "“十四五”期间每年目标",
-    "result_2024": "2024年实绩",
-    "info": "",
-    "target_13th": "“十三五”规划目标",
-}
 
 
 def squash(text: str) -> str:

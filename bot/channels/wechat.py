@@ -58,6 +58,7 @@ from bot.channels.wechat_client import WeChatClient, mask_openid
 from bot.channels.wechat_settings import WeChatSettings
 from bot.sanitize import clean_user_text
 from bot.stores.wechat_store import WeChatStore, store_from_url
+from knowledge.vocabulary import COVERED_CITIES as _KNOWN_CITIES
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,6 @@ _DIGIT = re.compile(r"^[1-9][0-9]?$")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])(?![”’」』）)])|(?<=[。！？!?；;][”’」』）)])")
 _PROVINCE = re.compile(r"^.*?(?:省|自治区)")
 _CITY = re.compile(r"^([\u4e00-\u9fff]{2,4}?)(?<!城)市")
-_KNOWN_CITIES = ("深圳", "上海")
 
 
 # --- configuration --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.sanitize import MASKS
+from knowledge.options import OPTION
 
 # why: requests to cheat are refused by rule, whatever topic words they also contain. Each pattern names
 # the deceit itself (forge, fake, hide, bribe, someone else's papers, a made-up figure), not a topic word.
@@ -115,18 +116,6 @@ _DISTRESS = re.compile(
 # why: a typed "/intent{...}" arrives neutralised as "／intent{...}" (bot.sanitize); it is plain text
 # that means nothing, so the model's guess from its English words must not steer the answer.
 _COMMAND = re.compile(r"^\s*／[A-Za-z_]+(?:\{.*\})?\s*$", re.S)
-# why: a bare option number (2, ②, 第二个, 选3, 最后一个, the second one) is always the choice of a numbered
-# option; a model should not guess it. actions.composer.parse_option reads the same forms.
-_OPTION = re.compile(
-    r"^\s*(?:(?:我|就|那|那就)?(?:选|選|揀|拣|要|係|是|点|點)?\s*(?:上面|上边|上邊|上面说的|上面說的)?\s*"
-    r"(?:选项|選項|option|number|no\.?)?\s*"
-    r"(?:[1-9一二两兩三四五]\s*(?:号|號|个|個)?|[①②③④⑤]|(?:倒数|倒數)?第\s*(?:十|[1-9一二两兩三四五六七八九])\s*(?:个|個|項|项|条|條|号|號|种|種|件)?|"
-    r"(?:最后|最後|最尾|中间|中間)(?:一|嗰|那)?(?:个|個|项|項|条|條|种|種|件)?|"
-    r"(?:option|number|no\.?)\s*[1-9]|(?:the\s+)?(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)"
-    r"(?:\s+(?:one|option))?)"
-    r"\s*(?:选项|選項|option)?\s*(?:吧|啦|喇|呀|啊|嘅|的|呢|那个|那個|嗰個|个|個|就得|就好|就行|就可以)?\s*[.。．!！?？]?)\s*$",
-    re.I,
-)
 
 
 def rule_intent(text: str) -> str | None:
@@ -134,7 +123,7 @@ def rule_intent(text: str) -> str | None:
     decides). Distress is checked first: a person in danger is answered with care whatever else the text says."""
     if _DISTRESS.search(text):
         return "distress"
-    if _OPTION.match(text):
+    if OPTION.match(text):
         return "option"
     if _INJECTION.search(text):
         return "injection"

@@ -12,9 +12,9 @@ from actions.composer import (
     Templates,
     compose_search_answer,
     compose_topic_answer,
-    parse_option,
     wanted_periods,
 )
+from knowledge.options import parse_option
 
 CASES = [
     # topic, question, must contain, must not contain

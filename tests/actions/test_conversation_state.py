@@ -11,9 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer import ActionAnswerTopic, ActionSelectOption
 from actions.care import ActionAnswerDistress
-from actions.composer import parse_option
 from actions.menu import MENU_TOPICS, ActionCapabilities
 from actions.verify import ActionVerify, compose_verify
+from knowledge.options import parse_option
 
 
 def tracker(text, intent, entities=(), slots=None) -> Tracker:

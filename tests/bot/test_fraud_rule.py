@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from actions.composer import parse_option
 from bot.nlu.components import rule_intent
+from knowledge.options import parse_option
 
 
 @pytest.mark.parametrize("text", [

@@ -15,7 +15,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from actions.fallback import AMBIGUITY_GAP, MIN_OPTION_CONFIDENCE
+from knowledge.thresholds import AMBIGUITY_GAP, MIN_OPTION_CONFIDENCE
 from tests.widget.conftest import PHONE
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
