@@ -251,7 +251,9 @@ def bot_under_test(settings: Settings) -> Iterator[Bot]:
     log_dir.mkdir(parents=True, exist_ok=True)
     services: list[Service] = bot_services(
         model, rasa_port=rasa_port, action_port=action_port, tracker_db=str(tmp / "tracker.db"),
-        log_dir=log_dir, extra_env={"RASA_API_TOKEN": token},
+        log_dir=log_dir,
+        # why: measure what `make run` runs on one process (ops.launcher: in-process actions unless set).
+        extra_env={"RASA_API_TOKEN": token, "ACTIONS_IN_PROCESS": os.environ.get("ACTIONS_IN_PROCESS", "1")},
     )
     if not settings.speedups:
         # why: plain `rasa run` with the same arguments, for a before/after comparison.

@@ -43,7 +43,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "WEB_PORT": ("8000", "port of the website demo (its origins are allowed by default)"),
     "RASA_SPEEDUPS": ("1", "0 runs plain Rasa without bot.speedups"),
     "RASA_STUB_TENSORFLOW": ("1", "0 loads the real TensorFlow even for a model that needs none"),
-    "ACTIONS_IN_PROCESS": ("0", "1 answers the action endpoint's calls inside the Rasa process (docs/rasa-patches.md)"),
+    "ACTIONS_IN_PROCESS": ("0", "1 answers the action endpoint's calls inside the Rasa process (docs/rasa-patches.md); "
+                                "make run sets 1 on one process"),
     "ACTIONS_MODULE": ("actions", "the actions package run in process"),
     "TRACKER_DB": ("var/tracker.db", "SQLite file of the tracker store"),
     "TRACKER_DB_URL": ("", "SQLAlchemy URL of the tracker store (wins over the parts below)"),

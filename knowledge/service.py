@@ -117,7 +117,7 @@ class KnowledgeService:
         self._statement_index: SearchIndex | None = None
         self._statement_digits = np.zeros(0, dtype=bool)
         self._statement_ids: dict[int, Statement] | None = None
-        self._statement_joined: str | None = None
+        self._statement_trigrams: dict[str, set[int]] | None = None
         self._phrase_cache: dict[tuple[str, str | None, str], list[int]] = {}
         self._numbers: frozenset[str] | None = None
         self._facts_cache: dict[tuple[str, str | None, str | None], list[Fact]] = {}
@@ -143,7 +143,7 @@ class KnowledgeService:
             self._index = None
             self._statement_index = None
             self._statement_ids = None
-            self._statement_joined = None
+            self._statement_trigrams = None
             self._phrase_cache = {}
             self._numbers = None
             self._facts_cache = {}
@@ -480,19 +480,27 @@ class KnowledgeService:
 
     def _find_phrase_rows(self, text: str, region: str | None, ignore: str) -> list[int]:
         data = self._data()
-        joined = self._statement_joined
-        if joined is None:
-            joined = self._statement_joined = "\n".join(s.text for s in data.statements)
+        trigrams = self._statement_trigrams
+        if trigrams is None:
+            # why: the rows holding a phrase are among those holding its first three characters; scanning every
+            # sentence per candidate phrase cost ~2 ms a question (issue 20).
+            index: dict[str, set[int]] = {}
+            for row, statement in enumerate(data.statements):
+                for i in range(len(statement.text) - 2):
+                    index.setdefault(statement.text[i : i + 3], set()).add(row)
+            self._statement_trigrams = trigrams = index
         best_length, best_rows = 0, set()
         for chunk in _PHRASE_SPLIT.split(text):
             for length in range(min(len(chunk), MAX_PHRASE_LENGTH), max(best_length - 1, 2), -1):
                 found: set[int] = set()
                 for start in range(len(chunk) - length + 1):
                     phrase = chunk[start : start + length]
-                    if phrase not in joined or phrase in ignore:
+                    head, tail = trigrams.get(phrase[:3]), trigrams.get(phrase[-3:])
+                    if not head or not tail or phrase in ignore:
                         continue
-                    rows = [i for i, s in enumerate(data.statements)
-                            if phrase in s.text and (region is None or s.region == region)]
+                    rows = [i for i in (head & tail if len(phrase) > 3 else head)
+                            if phrase in data.statements[i].text
+                            and (region is None or data.statements[i].region == region)]
                     if 0 < len(rows) <= MAX_PHRASE_STATEMENTS:
                         found.update(rows)
                 if found:

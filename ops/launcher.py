@@ -161,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if several is not None:
         return several
     os.environ.setdefault("RASA_URL", f"http://localhost:{args.rasa_port}")
+    # why: on one Rasa process the knowledge actions run inside it (no round trip to the action server:
+    # knowledge/static p50 1.36 -> 1.14, docs/rasa-patches.md in-process-actions); the action server still
+    # runs on its port for ACTIONS_IN_PROCESS=0. Several processes (above) keep the action servers.
+    os.environ.setdefault("ACTIONS_IN_PROCESS", "1")
     services = bot_services(args.model, args.rasa_port, args.action_port)
     if not args.no_pages:
         services += page_services()
